@@ -1,0 +1,41 @@
+# Project-wide flags live on one interface target that every Arsenal target links.
+add_library(arsenal_flags INTERFACE)
+target_compile_options(arsenal_flags INTERFACE
+  -Wall -Wextra -Werror -Wno-missing-field-initializers)
+target_compile_definitions(arsenal_flags INTERFACE _GNU_SOURCE)
+if(ARSENAL_SANITIZE)
+  target_compile_options(arsenal_flags INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer
+                                                 -fno-sanitize-recover=undefined)
+  target_link_options(arsenal_flags INTERFACE -fsanitize=address,undefined)
+endif()
+if(ARSENAL_COVERAGE)
+  target_compile_options(arsenal_flags INTERFACE --coverage -O0 -fprofile-update=atomic)
+  target_link_options(arsenal_flags INTERFACE --coverage)
+endif()
+
+# arsenal_library(NAME [PUBLIC deps...] [PRIVATE deps...])
+# Sources are every .cc/.c below the folder (new files need no CMake edit; see
+# docs/decisions.md); public headers live in <folder>/include.
+function(arsenal_library name)
+  cmake_parse_arguments(ARG "" "" "PUBLIC;PRIVATE" ${ARGN})
+  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS
+       ${CMAKE_CURRENT_SOURCE_DIR}/*.cc ${CMAKE_CURRENT_SOURCE_DIR}/*.c)
+  list(FILTER srcs EXCLUDE REGEX "/(testdata|examples)/")
+  add_library(arsenal_${name} STATIC ${srcs})
+  add_library(arsenal::${name} ALIAS arsenal_${name})
+  target_include_directories(arsenal_${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include
+                                             PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  target_link_libraries(arsenal_${name} PUBLIC arsenal_flags ${ARG_PUBLIC} PRIVATE ${ARG_PRIVATE})
+endfunction()
+
+# arsenal_test(NAME LIBS...) : one GoogleTest binary from every *_test.cc in the folder.
+function(arsenal_test name)
+  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc)
+  if(NOT srcs)
+    return()
+  endif()
+  add_executable(${name} ${srcs})
+  target_link_libraries(${name} PRIVATE arsenal_flags ${ARGN} GTest::gmock GTest::gtest_main)
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
+                       PROPERTIES LABELS unit)
+endfunction()
