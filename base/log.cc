@@ -1,8 +1,8 @@
 #include "arsenal/base/log.h"
 
-#include <mutex>
-
 #include <spdlog/sinks/stdout_sinks.h>
+
+#include <mutex>
 
 namespace arsenal::log {
 namespace {
@@ -38,8 +38,8 @@ std::shared_ptr<spdlog::logger> Get(const std::string& component) {
   if (auto existing = spdlog::get(component)) return existing;
   std::lock_guard lock(g_mu);
   if (auto existing = spdlog::get(component)) return existing;
-  auto logger = std::make_shared<spdlog::logger>(
-      component, std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>(component,
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
   Apply(*logger);
   spdlog::register_logger(logger);
   return logger;

@@ -122,9 +122,7 @@ Error& Error::AddContext(std::string_view context) & {
   message_ = std::string(context) + ": " + message_;
   return *this;
 }
-Error&& Error::AddContext(std::string_view context) && {
-  return std::move(AddContext(context));
-}
+Error&& Error::AddContext(std::string_view context) && { return std::move(AddContext(context)); }
 
 Json Error::ToJson() const {
   Json j = {{"code", code_},

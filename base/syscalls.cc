@@ -44,7 +44,8 @@ int LandlockCreateRuleset(const void* attr, size_t size, uint32_t flags) {
 }
 
 int LandlockAddRule(int ruleset_fd, int rule_type, const void* rule_attr, uint32_t flags) {
-  return static_cast<int>(::syscall(__NR_landlock_add_rule, ruleset_fd, rule_type, rule_attr, flags));
+  return static_cast<int>(
+      ::syscall(__NR_landlock_add_rule, ruleset_fd, rule_type, rule_attr, flags));
 }
 
 int LandlockRestrictSelf(int ruleset_fd, uint32_t flags) {

@@ -37,11 +37,11 @@ TEST(ResultTest, PropagatesValuesAndErrors) {
 
 TEST(ResultTest, CategoriesMapToHttpStatusAndBack) {
   const std::pair<ErrorCategory, int> cases[] = {
-      {ErrorCategory::kValidation, 400},        {ErrorCategory::kNotFound, 404},
-      {ErrorCategory::kConflict, 409},          {ErrorCategory::kPermission, 403},
-      {ErrorCategory::kUnauthenticated, 401},   {ErrorCategory::kResourceExhausted, 429},
-      {ErrorCategory::kUnavailable, 503},       {ErrorCategory::kTimeout, 504},
-      {ErrorCategory::kUnsupported, 501},       {ErrorCategory::kInternal, 500}};
+      {ErrorCategory::kValidation, 400},      {ErrorCategory::kNotFound, 404},
+      {ErrorCategory::kConflict, 409},        {ErrorCategory::kPermission, 403},
+      {ErrorCategory::kUnauthenticated, 401}, {ErrorCategory::kResourceExhausted, 429},
+      {ErrorCategory::kUnavailable, 503},     {ErrorCategory::kTimeout, 504},
+      {ErrorCategory::kUnsupported, 501},     {ErrorCategory::kInternal, 500}};
   for (auto [category, status] : cases) {
     EXPECT_EQ(HttpStatus(category), status);
     EXPECT_EQ(CategoryFromName(CategoryName(category)), category);
@@ -70,7 +70,8 @@ TEST(ResultTest, JsonRoundTripKeepsEveryField) {
   EXPECT_EQ(back.hint(), "pick another id");
   EXPECT_EQ(back.details()["id"], "sb-1");
   EXPECT_EQ(back.message(), e.message());
-  EXPECT_EQ(back.ToString(), "sandbox.exists: create_sandbox: sandbox sb-1 exists (hint: pick another id)");
+  EXPECT_EQ(back.ToString(),
+            "sandbox.exists: create_sandbox: sandbox sb-1 exists (hint: pick another id)");
   EXPECT_FALSE(Error(ErrorCategory::kInternal, "a.b", "m").ToJson().contains("hint"));
 }
 
@@ -92,7 +93,9 @@ TEST(ResultTest, ErrnoErrorNamesSyscallObjectAndErrno) {
 
 TEST(CleanupTest, RunsUnlessCancelled) {
   int runs = 0;
-  { Cleanup c([&] { ++runs; }); }
+  {
+    Cleanup c([&] { ++runs; });
+  }
   EXPECT_EQ(runs, 1);
   {
     Cleanup c([&] { ++runs; });

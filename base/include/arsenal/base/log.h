@@ -5,11 +5,11 @@
 // child of a clone must not allocate or take locks.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
-
-#include <spdlog/spdlog.h>
 
 namespace arsenal::log {
 

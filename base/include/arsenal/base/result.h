@@ -17,11 +17,10 @@
 
 #include <cerrno>
 #include <expected>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 namespace arsenal {
 
@@ -115,19 +114,19 @@ std::string ErrnoName(int err);
 
 // ARSENAL_TRY(expr): evaluates a Status/Result expression and returns its error from the
 // enclosing function (which must return Result<U> or Status) if it failed.
-#define ARSENAL_TRY(expr)                                                 \
-  do {                                                                    \
-    auto&& arsenal_try_result_ = (expr);                                  \
-    if (!arsenal_try_result_) [[unlikely]]                                \
-      return ::std::unexpected(std::move(arsenal_try_result_).error());   \
+#define ARSENAL_TRY(expr)                                               \
+  do {                                                                  \
+    auto&& arsenal_try_result_ = (expr);                                \
+    if (!arsenal_try_result_) [[unlikely]]                              \
+      return ::std::unexpected(std::move(arsenal_try_result_).error()); \
   } while (false)
 
 // ARSENAL_ASSIGN_OR_RETURN(lhs, expr): `lhs = *expr` or return the error. `lhs` may declare a
 // variable: ARSENAL_ASSIGN_OR_RETURN(auto fd, OpenDir(path));
 #define ARSENAL_ASSIGN_OR_RETURN(lhs, expr) \
   ARSENAL_ASSIGN_OR_RETURN_IMPL_(ARSENAL_CONCAT_(arsenal_result_, __LINE__), lhs, expr)
-#define ARSENAL_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)         \
-  auto tmp = (expr);                                          \
-  if (!tmp) [[unlikely]]                                      \
-    return ::std::unexpected(std::move(tmp).error());         \
+#define ARSENAL_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                                   \
+  if (!tmp) [[unlikely]]                               \
+    return ::std::unexpected(std::move(tmp).error());  \
   lhs = std::move(tmp).value()
