@@ -23,13 +23,15 @@ struct RunOutput {
   std::string out;
 };
 
-// Spawns `spec` with stdout on a pipe, reads everything, waits.
-inline Result<RunOutput> RunCaptured(SpawnSpec spec, const ParentHook& hook = nullptr) {
+// Spawns `spec` (into `target_pidfd`'s namespaces when >= 0) with stdout on a pipe, reads
+// everything, waits.
+inline Result<RunOutput> RunCaptured(SpawnSpec spec, const ParentHook& hook = nullptr,
+                                     int target_pidfd = -1) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) < 0) return Fail(InternalError("test.pipe", "pipe2"));
   UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
   spec.stdout_fd = write_end.get();
-  auto proc = Spawn(spec, hook);
+  auto proc = target_pidfd >= 0 ? SpawnInto(target_pidfd, spec, hook) : Spawn(spec, hook);
   write_end.Reset();
   if (!proc) return Fail(proc.error());
   RunOutput out;
