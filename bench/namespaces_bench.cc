@@ -1,0 +1,79 @@
+// Spawn latency: spawn + wait of /bin/true with default isolation (every namespace, id maps,
+// read-only host root, /proc, /dev, pivot_root, PID 1 reaper, all capabilities dropped), plus
+// lighter variants to show where the time goes. Peers measured on the reference machine:
+// bwrap --unshare-all ≈ 4.5 ms, unshare -Urpimnf ≈ 3.1 ms, fork+exec ≈ 0.64 ms.
+#include <benchmark/benchmark.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include "arsenal/namespaces/features.h"
+#include "arsenal/namespaces/spawn.h"
+
+extern char** environ;
+
+namespace {
+
+using arsenal::ns::SpawnSpec;
+
+void RunSpawnLoop(benchmark::State& state, const SpawnSpec& spec) {
+  if (!arsenal::ns::DetectKernelFeatures().user_namespaces) {
+    state.SkipWithError("user namespaces unavailable");
+    return;
+  }
+  for (auto _ : state) {
+    auto proc = arsenal::ns::Spawn(spec);
+    if (!proc) {
+      state.SkipWithError(proc.error().ToString().c_str());
+      return;
+    }
+    auto status = proc->Wait();
+    if (!status || !status->Success()) {
+      state.SkipWithError("/bin/true failed");
+      return;
+    }
+  }
+}
+
+void BM_SpawnTrueDefaultIsolation(benchmark::State& state) {
+  SpawnSpec spec;
+  spec.argv = {"/bin/true"};
+  RunSpawnLoop(state, spec);
+}
+BENCHMARK(BM_SpawnTrueDefaultIsolation)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+
+void BM_SpawnTrueNoMountNamespace(benchmark::State& state) {
+  SpawnSpec spec;
+  spec.argv = {"/bin/true"};
+  spec.namespaces.mount = false;
+  RunSpawnLoop(state, spec);
+}
+BENCHMARK(BM_SpawnTrueNoMountNamespace)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+
+void BM_SpawnTrueUserNamespaceOnly(benchmark::State& state) {
+  SpawnSpec spec;
+  spec.argv = {"/bin/true"};
+  spec.namespaces = arsenal::ns::NamespaceSet::None();
+  spec.namespaces.user = true;
+  RunSpawnLoop(state, spec);
+}
+BENCHMARK(BM_SpawnTrueUserNamespaceOnly)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+
+// Baseline: plain posix_spawn + waitpid.
+void BM_PosixSpawnTrue(benchmark::State& state) {
+  char arg0[] = "/bin/true";
+  char* argv[] = {arg0, nullptr};
+  for (auto _ : state) {
+    pid_t pid;
+    if (posix_spawn(&pid, arg0, nullptr, nullptr, argv, environ) != 0) {
+      state.SkipWithError("posix_spawn failed");
+      return;
+    }
+    int status;
+    waitpid(pid, &status, 0);
+  }
+}
+BENCHMARK(BM_PosixSpawnTrue)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+
+}  // namespace
+
+BENCHMARK_MAIN();
