@@ -1,9 +1,12 @@
 // SpawnInto (execute_in_sandbox) and feature detection.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "test_util.h"
@@ -119,6 +122,43 @@ TEST_F(SpawnIntoTest, ExecFailureIsReported) {
   auto proc = SpawnInto(target->pidfd(), spec);
   ASSERT_FALSE(proc);
   EXPECT_EQ(proc.error().code(), "sandbox.exec_failed");
+}
+
+}  // namespace
+}  // namespace arsenal::ns
+
+namespace arsenal::ns {
+namespace {
+
+// CLONE_INTO_CGROUP with a cgroup2 directory (the unified hierarchy here has no controllers,
+// which is enough to check placement). The cgroup is created under our own v2 cgroup.
+TEST_F(SpawnIntoTest, CloneIntoCgroup2Directory) {
+  std::ifstream self("/proc/self/cgroup");
+  std::string line, v2_path;
+  while (std::getline(self, line)) {
+    if (line.starts_with("0::")) v2_path = line.substr(3);
+  }
+  const std::string mount = std::filesystem::exists("/sys/fs/cgroup/unified/cgroup.procs")
+                                ? "/sys/fs/cgroup/unified"
+                                : "/sys/fs/cgroup";
+  if (v2_path.empty() || !std::filesystem::exists(mount + "/cgroup.procs")) {
+    GTEST_SKIP() << "no cgroup2 hierarchy";
+  }
+  const std::string name = "arsenal-ns-test-" + std::to_string(::getpid());
+  const std::string dir = mount + (v2_path == "/" ? "" : v2_path) + "/" + name;
+  if (::mkdir(dir.c_str(), 0755) < 0) GTEST_SKIP() << "cannot create " << dir;
+  {
+    UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(dir_fd.valid());
+    SpawnSpec spec = ProbeSpec({"sleep", "30"});
+    spec.cgroup2_dir_fd = dir_fd.get();
+    auto proc = Spawn(spec);
+    ASSERT_TRUE(proc) << proc.error().ToString();
+    std::ifstream procs(dir + "/cgroup.procs");
+    std::string pids((std::istreambuf_iterator<char>(procs)), std::istreambuf_iterator<char>());
+    EXPECT_THAT(pids, HasSubstr(std::to_string(proc->pid()) + "\n"));
+  }
+  EXPECT_EQ(::rmdir(dir.c_str()), 0) << dir;
 }
 
 }  // namespace
