@@ -1,0 +1,412 @@
+// cgroup v1 backend: libcgroup for create/limit/delete, direct cgroupfs I/O where libcgroup has
+// no (or a wrong-granularity) API: cgroup.procs (libcgroup attaches one thread via `tasks`),
+// freezer.state, memory.oom_control, cgroup.event_control, and stats (cgroup_get_cgroup reads
+// every file of every controller just to return one value).
+#include <fcntl.h>
+#include <libcgroup.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <mutex>
+#include <set>
+
+#include "arsenal/base/cleanup.h"
+#include "arsenal/base/log.h"
+#include "arsenal/policies/cgroup.h"
+#include "cgroup_internal.h"
+
+namespace arsenal::policies {
+namespace {
+
+using internal::JoinPath;
+using internal::ReadCgroupFile;
+using internal::WriteCgroupFile;
+
+// libcgroup keeps global state (mount table, last errno) without locking.
+std::mutex& LibcgroupMutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+Status InitLibcgroup() {
+  static int rc = [] {
+    std::lock_guard lock(LibcgroupMutex());
+    return cgroup_init();
+  }();
+  if (rc != 0) {
+    return Fail(Error(ErrorCategory::kUnavailable, "cgroup.unavailable",
+                      std::string("libcgroup initialisation failed: ") + cgroup_strerror(rc))
+                    .WithHint("mount the cgroup v1 hierarchies (memory, pids, cpu, freezer)"));
+  }
+  return {};
+}
+
+struct CgroupFree {
+  void operator()(struct cgroup* cg) const { cgroup_free(&cg); }
+};
+using CgroupPtr = std::unique_ptr<struct cgroup, CgroupFree>;
+
+// Turns a libcgroup return code into an Error naming the operation and the group.
+Error LibcgroupError(std::string code, std::string_view op, const std::string& object, int rc) {
+  int err = rc == ECGOTHER ? cgroup_get_last_errno() : 0;
+  if (err != 0) return ErrnoError(std::move(code), op, object, err);
+  return InternalError(std::move(code),
+                       std::string(op) + "(" + object + ") failed: " + cgroup_strerror(rc));
+}
+
+// One v1 hierarchy this sandbox lives in (controllers co-mounted there share the directory).
+struct Hierarchy {
+  std::vector<std::string> controllers;
+  std::string mount;  // e.g. /sys/fs/cgroup/memory
+  std::string rel;    // relative to mount, e.g. process_api/<id>/sb-1
+  std::string Dir() const { return JoinPath(mount, rel); }
+  bool Has(std::string_view c) const {
+    return std::find(controllers.begin(), controllers.end(), c) != controllers.end();
+  }
+};
+
+CgroupPtr NewLibcgroup(const Hierarchy& h) {
+  CgroupPtr cg(cgroup_new_cgroup(h.rel.c_str()));
+  if (!cg) return cg;
+  for (const auto& c : h.controllers) {
+    if (cgroup_add_controller(cg.get(), c.c_str()) == nullptr) return nullptr;
+  }
+  return cg;
+}
+
+constexpr const char* kWanted[] = {"memory", "cpu", "cpuacct", "pids", "freezer", "blkio"};
+
+class CgroupV1 final : public Cgroup {
+ public:
+  CgroupV1(std::string name, std::vector<Hierarchy> hierarchies)
+      : Cgroup(std::move(name)), hier_(std::move(hierarchies)) {}
+
+  ~CgroupV1() override {
+    if (auto s = Destroy(); !s) {
+      log::Get("cgroup")->warn("destroying cgroup {} failed: {}", name(), s.error().ToString());
+    }
+  }
+
+  CgroupVersion version() const override { return CgroupVersion::kV1; }
+
+  std::vector<std::string> Paths() const override {
+    std::vector<std::string> out;
+    for (const auto& h : hier_) out.push_back(h.Dir());
+    return out;
+  }
+
+  // Creates every hierarchy's directory through libcgroup; removes them all on failure.
+  Status CreateDirs() {
+    for (const auto& h : hier_) {
+      struct stat st {};
+      if (::stat(h.Dir().c_str(), &st) == 0) {
+        return Fail(ConflictError("cgroup.exists", "cgroup " + h.Dir() + " already exists")
+                        .WithHint("pick another sandbox name, or destroy the stale cgroup"));
+      }
+    }
+    for (auto& h : hier_) {
+      CgroupPtr cg = NewLibcgroup(h);
+      if (!cg) return Fail(InternalError("cgroup.create_failed", "cgroup_new_cgroup failed"));
+      int rc;
+      {
+        std::lock_guard lock(LibcgroupMutex());
+        rc = cgroup_create_cgroup(cg.get(), 0);
+      }
+      if (rc != 0)
+        return Fail(LibcgroupError("cgroup.create_failed", "cgroup_create_cgroup", h.Dir(), rc));
+      created_.push_back(&h);
+    }
+    return {};
+  }
+
+  Status SetLimits(const CgroupLimits& l) override {
+    ARSENAL_TRY(ValidateCgroupLimits(l));
+    auto v1 = [](uint64_t v) {
+      return v == kCgroupUnlimited ? std::string("-1") : std::to_string(v);
+    };
+    if (l.memory_bytes) {
+      ARSENAL_ASSIGN_OR_RETURN(const Hierarchy* m, Need("memory", "memory"));
+      bool memsw = Exists(*m, "memory.memsw.limit_in_bytes");
+      if (l.memory_swap_bytes && !memsw && *l.memory_swap_bytes != *l.memory_bytes) {
+        return Fail(UnsupportedError("cgroup.unsupported",
+                                     "memory+swap limit: this kernel has no swap accounting "
+                                     "(memory.memsw.limit_in_bytes is missing)")
+                        .WithHint("boot with swapaccount=1, or omit memory_swap"));
+      }
+      // memsw must stay >= memory at every step: open it up first, then set both in order.
+      if (memsw) ARSENAL_TRY(Set(*m, "memory", "memory.memsw.limit_in_bytes", "-1"));
+      ARSENAL_TRY(Set(*m, "memory", "memory.limit_in_bytes", v1(*l.memory_bytes)));
+      if (memsw) {
+        uint64_t total = l.memory_swap_bytes.value_or(*l.memory_bytes);
+        ARSENAL_TRY(Set(*m, "memory", "memory.memsw.limit_in_bytes", v1(total)));
+      }
+    }
+    if (l.cpu_quota_us || l.cpu_period_us || l.cpu_weight) {
+      ARSENAL_ASSIGN_OR_RETURN(const Hierarchy* c, Need("cpu", "cpu"));
+      if (l.cpu_period_us || l.cpu_quota_us) {
+        ARSENAL_TRY(
+            Set(*c, "cpu", "cpu.cfs_period_us", std::to_string(l.cpu_period_us.value_or(100000))));
+      }
+      if (l.cpu_quota_us) ARSENAL_TRY(Set(*c, "cpu", "cpu.cfs_quota_us", v1(*l.cpu_quota_us)));
+      if (l.cpu_weight) {
+        ARSENAL_TRY(Set(*c, "cpu", "cpu.shares", std::to_string(CpuWeightToShares(*l.cpu_weight))));
+      }
+    }
+    if (l.pids_max) {
+      ARSENAL_ASSIGN_OR_RETURN(const Hierarchy* p, Need("pids", "pids"));
+      ARSENAL_TRY(Set(*p, "pids", "pids.max",
+                      *l.pids_max == kCgroupUnlimited ? "max" : std::to_string(*l.pids_max)));
+    }
+    if (!l.io.empty()) {
+      ARSENAL_ASSIGN_OR_RETURN(const Hierarchy* b, Need("blkio", "io"));
+      for (const auto& d : l.io) {
+        std::string dev = std::to_string(d.major) + ":" + std::to_string(d.minor) + " ";
+        auto put = [&](const char* file, const std::optional<uint64_t>& v) -> Status {
+          if (!v) return {};
+          return Set(*b, "blkio", file, dev + (*v == kCgroupUnlimited ? "0" : std::to_string(*v)));
+        };
+        ARSENAL_TRY(put("blkio.throttle.read_bps_device", d.read_bps));
+        ARSENAL_TRY(put("blkio.throttle.write_bps_device", d.write_bps));
+        ARSENAL_TRY(put("blkio.throttle.read_iops_device", d.read_iops));
+        ARSENAL_TRY(put("blkio.throttle.write_iops_device", d.write_iops));
+      }
+    }
+    return {};
+  }
+
+  Status Attach(pid_t pid) override {
+    for (const auto& h : hier_) {
+      auto s = WriteCgroupFile(JoinPath(h.Dir(), "cgroup.procs"), std::to_string(pid));
+      if (!s) return Fail(std::move(s).error().AddContext("attach pid " + std::to_string(pid)));
+    }
+    return {};
+  }
+
+  Result<std::vector<pid_t>> Processes() const override {
+    std::set<pid_t> all;
+    for (const auto& h : hier_) {
+      ARSENAL_ASSIGN_OR_RETURN(auto text, ReadCgroupFile(JoinPath(h.Dir(), "cgroup.procs")));
+      for (pid_t p : internal::ParsePids(text)) all.insert(p);
+    }
+    return std::vector<pid_t>(all.begin(), all.end());
+  }
+
+  Result<CgroupStats> ReadStats() const override {
+    CgroupStats s;
+    auto value = [](const Hierarchy* h, const char* file) -> Result<uint64_t> {
+      ARSENAL_ASSIGN_OR_RETURN(auto text, ReadCgroupFile(JoinPath(h->Dir(), file)));
+      return internal::ParseU64(text).value_or(0);
+    };
+    if (const Hierarchy* m = Find("memory")) {
+      ARSENAL_ASSIGN_OR_RETURN(s.memory_current, value(m, "memory.usage_in_bytes"));
+      ARSENAL_ASSIGN_OR_RETURN(s.memory_peak, value(m, "memory.max_usage_in_bytes"));
+      ARSENAL_ASSIGN_OR_RETURN(auto oom, ReadCgroupFile(JoinPath(m->Dir(), "memory.oom_control")));
+      s.oom_kills = internal::KeyValue(oom, "oom_kill").value_or(0);
+    }
+    if (const Hierarchy* c = Find("cpuacct")) {
+      ARSENAL_ASSIGN_OR_RETURN(s.cpu_usage_ns, value(c, "cpuacct.usage"));
+    }
+    if (const Hierarchy* p = Find("pids")) {
+      ARSENAL_ASSIGN_OR_RETURN(s.pids_current, value(p, "pids.current"));
+    }
+    return s;
+  }
+
+  Status Freeze() override { return SetFreezer("FROZEN"); }
+  Status Thaw() override { return SetFreezer("THAWED"); }
+
+  Status KillAll(std::chrono::milliseconds timeout) override {
+    // Frozen tasks cannot fork or exit, so the pid list read while frozen is complete and no pid
+    // in it can be reused before the signal is queued. SIGKILL takes effect at thaw.
+    bool frozen = Find("freezer") != nullptr && Freeze().has_value();
+    auto pids = Processes();
+    if (pids) internal::KillPids(*pids);
+    if (frozen) ARSENAL_TRY(Thaw());
+    bool empty = internal::WaitUntil(
+        [&] {
+          auto left = Processes();
+          if (!left) return false;
+          if (left->empty()) return true;
+          internal::KillPids(*left);
+          return false;
+        },
+        timeout);
+    if (!empty) {
+      return Fail(Error(ErrorCategory::kTimeout, "cgroup.timeout",
+                        "processes of cgroup " + name() + " still alive after SIGKILL")
+                      .WithHint("a process may be stuck in uninterruptible sleep (D state); "
+                                "retry later"));
+    }
+    return {};
+  }
+
+  Result<UniqueFd> OpenOomEventFd() override {
+    ARSENAL_ASSIGN_OR_RETURN(const Hierarchy* m, Need("memory", "OOM events"));
+    UniqueFd efd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!efd) return Fail(ErrnoError("cgroup.oom_event_failed", "eventfd", name(), errno));
+    std::string control = JoinPath(m->Dir(), "memory.oom_control");
+    UniqueFd ofd(::open(control.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!ofd) return Fail(ErrnoError("cgroup.oom_event_failed", "open", control, errno));
+    // The kernel keeps its own reference to oom_control; ours can close after registering.
+    ARSENAL_TRY(WriteCgroupFile(JoinPath(m->Dir(), "cgroup.event_control"),
+                                std::to_string(efd.get()) + " " + std::to_string(ofd.get())));
+    return efd;
+  }
+
+  Result<UniqueFd> OpenCloneIntoFd() const override {
+    return Fail(UnsupportedError("cgroup.unsupported",
+                                 "CLONE_INTO_CGROUP needs a cgroup2 directory; this is cgroup v1")
+                    .WithHint("attach the child with Attach(pid) before it execs"));
+  }
+
+  Status Destroy() override {
+    if (destroyed_) return {};
+    if (!created_.empty()) {
+      // libcgroup's delete would migrate leftover tasks to the hierarchy root, escaping every
+      // limit: kill them first (docs/decisions.md).
+      ARSENAL_TRY(KillAll(std::chrono::seconds(5)));
+    }
+    while (!created_.empty()) {
+      const Hierarchy* h = created_.back();
+      CgroupPtr cg = NewLibcgroup(*h);
+      int rc = ECGFAIL;
+      if (cg) {
+        std::lock_guard lock(LibcgroupMutex());
+        rc = cgroup_delete_cgroup(cg.get(), 0);
+      }
+      // A fresh rmdir can see EBUSY for a moment after the last task exits.
+      bool gone =
+          internal::WaitUntil([&] { return ::rmdir(h->Dir().c_str()) == 0 || errno == ENOENT; },
+                              std::chrono::milliseconds(rc == 0 ? 0 : 500));
+      if (!gone) {
+        return Fail(ErrnoError("cgroup.destroy_failed", "rmdir", h->Dir(), errno));
+      }
+      created_.pop_back();
+    }
+    destroyed_ = true;
+    return {};
+  }
+
+ private:
+  const Hierarchy* Find(std::string_view controller) const {
+    for (const auto& h : hier_) {
+      if (h.Has(controller)) return &h;
+    }
+    return nullptr;
+  }
+
+  Result<const Hierarchy*> Need(std::string_view controller, std::string_view what) const {
+    if (const Hierarchy* h = Find(controller)) return h;
+    return Fail(UnsupportedError("cgroup.unsupported",
+                                 std::string(what) + " limits need the cgroup v1 " +
+                                     std::string(controller) + " controller, which is not mounted")
+                    .WithHint("mount it, or omit the limit"));
+  }
+
+  static bool Exists(const Hierarchy& h, const char* file) {
+    return ::access(JoinPath(h.Dir(), file).c_str(), F_OK) == 0;
+  }
+
+  // One value per cgroup_modify_cgroup call, so the order of writes is ours and a failure names
+  // the exact file.
+  Status Set(const Hierarchy& h, const char* controller, const char* file,
+             const std::string& value) {
+    CgroupPtr cg(cgroup_new_cgroup(h.rel.c_str()));
+    struct cgroup_controller* ctrl = cg ? cgroup_add_controller(cg.get(), controller) : nullptr;
+    if (ctrl == nullptr || cgroup_add_value_string(ctrl, file, value.c_str()) != 0) {
+      return Fail(
+          InternalError("cgroup.limit_failed", "libcgroup could not prepare " + std::string(file)));
+    }
+    int rc;
+    {
+      std::lock_guard lock(LibcgroupMutex());
+      rc = cgroup_modify_cgroup(cg.get());
+    }
+    if (rc != 0) {
+      return Fail(LibcgroupError("cgroup.limit_failed", "cgroup_modify_cgroup",
+                                 JoinPath(h.Dir(), file) + "=" + value, rc));
+    }
+    return {};
+  }
+
+  Status SetFreezer(const char* state) {
+    ARSENAL_ASSIGN_OR_RETURN(const Hierarchy* f, Need("freezer", "freeze"));
+    std::string path = JoinPath(f->Dir(), "freezer.state");
+    ARSENAL_TRY(WriteCgroupFile(path, state));
+    bool done = internal::WaitUntil(
+        [&] {
+          auto now = ReadCgroupFile(path);
+          return now && now->starts_with(state);
+        },
+        std::chrono::seconds(5));
+    if (!done) {
+      return Fail(Error(ErrorCategory::kTimeout, "cgroup.timeout",
+                        "cgroup " + name() + " did not reach freezer state " + state));
+    }
+    return {};
+  }
+
+  std::vector<Hierarchy> hier_;
+  std::vector<const Hierarchy*> created_;
+  bool destroyed_ = false;
+};
+
+class CgroupV1Backend final : public CgroupBackend {
+ public:
+  explicit CgroupV1Backend(CgroupV1Options options) : options_(std::move(options)) {}
+  CgroupVersion version() const override { return CgroupVersion::kV1; }
+
+  Result<std::unique_ptr<Cgroup>> Create(const std::string& name,
+                                         const CgroupLimits& limits) override {
+    ARSENAL_TRY(internal::CheckCgroupName(name));
+    ARSENAL_TRY(ValidateCgroupLimits(limits));
+    // Group wanted controllers by mount point: co-mounted controllers (cpu,cpuacct) share one
+    // directory.
+    std::vector<Hierarchy> hier;
+    for (const char* c : kWanted) {
+      auto mount = options_.mounts.find(c);
+      if (mount == options_.mounts.end()) continue;
+      auto parent = options_.parents.find(c);
+      std::string rel = JoinPath(parent == options_.parents.end() ? "/" : parent->second, name);
+      while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
+      auto same = std::find_if(hier.begin(), hier.end(),
+                               [&](const Hierarchy& h) { return h.mount == mount->second; });
+      if (same != hier.end()) {
+        same->controllers.emplace_back(c);
+      } else {
+        hier.push_back(Hierarchy{{c}, mount->second, rel});
+      }
+    }
+    auto cg = std::make_unique<CgroupV1>(name, std::move(hier));
+    // On failure the unique_ptr's destructor removes whatever was created.
+    ARSENAL_TRY(cg->CreateDirs());
+    ARSENAL_TRY(cg->SetLimits(limits));
+    return std::unique_ptr<Cgroup>(std::move(cg));
+  }
+
+ private:
+  CgroupV1Options options_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<CgroupBackend>> MakeCgroupV1Backend(CgroupV1Options options) {
+  ARSENAL_TRY(InitLibcgroup());
+  if (options.mounts.empty() || options.parents.empty()) {
+    ARSENAL_ASSIGN_OR_RETURN(auto layout, DetectCgroupLayout());
+    if (options.mounts.empty()) options.mounts = layout.v1_mounts;
+    if (options.parents.empty()) options.parents = layout.own_v1;
+  }
+  if (!options.mounts.contains("memory")) {
+    return Fail(Error(ErrorCategory::kUnavailable, "cgroup.unavailable",
+                      "the cgroup v1 memory hierarchy is not mounted")
+                    .WithHint("mount it (mount -t cgroup -o memory cgroup /sys/fs/cgroup/memory) "
+                              "or use cgroup v2"));
+  }
+  return std::unique_ptr<CgroupBackend>(new CgroupV1Backend(std::move(options)));
+}
+
+}  // namespace arsenal::policies

@@ -1,0 +1,296 @@
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "arsenal/policies/cgroup.h"
+
+namespace arsenal::policies {
+namespace {
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool DirExists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::string UniqueName(const char* prefix) {
+  return std::string(prefix) + "-" + std::to_string(::getpid()) + "-" +
+         std::to_string(std::random_device{}() % 100000);
+}
+
+// A forked child that blocks until released (or killed). Reaped by the destructor.
+class WaitingChild {
+ public:
+  // `body` runs after the release byte arrives.
+  explicit WaitingChild(void (*body)() = nullptr) {
+    if (::pipe(fds_) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(fds_[1]);
+      char c;
+      if (::read(fds_[0], &c, 1) != 1) ::_exit(0);
+      if (body) body();
+      ::pause();
+      ::_exit(0);
+    }
+    ::close(fds_[0]);
+  }
+  ~WaitingChild() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      Wait();
+    }
+    ::close(fds_[1]);
+  }
+  pid_t pid() const { return pid_; }
+  void Release() { (void)!::write(fds_[1], "x", 1); }
+  int Wait() {
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    reaped_ = true;
+    return status;
+  }
+
+ private:
+  int fds_[2] = {-1, -1};
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
+class CgroupV1Test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto layout = DetectCgroupLayout();
+    ASSERT_TRUE(layout.has_value()) << layout.error().ToString();
+    if (!layout->v1_mounts.contains("memory")) GTEST_SKIP() << "no cgroup v1 memory hierarchy";
+    if (::geteuid() != 0) GTEST_SKIP() << "cgroup v1 tests need root";
+    layout_ = *layout;
+    auto backend = MakeCgroupV1Backend();
+    ASSERT_TRUE(backend.has_value()) << backend.error().ToString();
+    backend_ = std::move(*backend);
+  }
+  CgroupLayout layout_;
+  std::unique_ptr<CgroupBackend> backend_;
+};
+
+TEST(CgroupLayout, DetectsThisMachine) {
+  auto layout = DetectCgroupLayout();
+  ASSERT_TRUE(layout.has_value()) << layout.error().ToString();
+  if (layout->mode == CgroupMode::kNone) GTEST_SKIP() << "no cgroups mounted";
+  EXPECT_TRUE(layout->preferred.has_value());
+  if (!layout->v1_mounts.empty()) {
+    EXPECT_TRUE(layout->own_v1.contains("memory") || !layout->v1_mounts.contains("memory"));
+  }
+}
+
+TEST(CgroupLayout, ParsesHybridAndUnified) {
+  const char* mountinfo =
+      "30 25 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n"
+      "31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate\n"
+      "33 30 0:29 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+      "34 30 0:30 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n";
+  const char* self = "4:memory:/process_api/abc\n2:cpu,cpuacct:/\n0::/\n";
+  CgroupLayout hybrid = ParseCgroupLayout(mountinfo, self, "hugetlb\n");
+  EXPECT_EQ(hybrid.mode, CgroupMode::kHybrid);
+  EXPECT_EQ(hybrid.v2_mount, "/sys/fs/cgroup/unified");
+  EXPECT_EQ(hybrid.v1_mounts["memory"], "/sys/fs/cgroup/memory");
+  EXPECT_EQ(hybrid.v1_mounts["cpuacct"], "/sys/fs/cgroup/cpu,cpuacct");
+  EXPECT_EQ(hybrid.own_v1["memory"], "/process_api/abc");
+  EXPECT_EQ(hybrid.own_v1["cpu"], "/");
+  EXPECT_EQ(hybrid.preferred, CgroupVersion::kV1);
+
+  CgroupLayout unified =
+      ParseCgroupLayout("31 25 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+                        "0::/user.slice/app\n", "cpuset cpu io memory hugetlb pids rdma\n");
+  EXPECT_EQ(unified.mode, CgroupMode::kUnified);
+  EXPECT_EQ(unified.own_v2, "/user.slice/app");
+  EXPECT_EQ(unified.preferred, CgroupVersion::kV2);
+  EXPECT_EQ(CgroupModeName(unified.mode), "unified");
+}
+
+TEST(CgroupLimitsSpec, ParsesAndValidates) {
+  auto l = ParseCgroupLimits(Json::parse(
+      R"({"memory": 33554432, "memory_swap": "max", "cpu_quota_us": 50000,
+          "cpu_weight": 100, "pids": 64, "io": [{"major": 8, "minor": 0, "read_bps": 1048576}]})"));
+  ASSERT_TRUE(l.has_value()) << l.error().ToString();
+  EXPECT_EQ(l->memory_bytes, 33554432u);
+  EXPECT_EQ(l->memory_swap_bytes, kCgroupUnlimited);
+  EXPECT_EQ(l->pids_max, 64u);
+  ASSERT_EQ(l->io.size(), 1u);
+  EXPECT_EQ(l->io[0].read_bps, 1048576u);
+
+  auto unknown = ParseCgroupLimits(Json::parse(R"({"memroy": 1})"));
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().code(), "cgroup.unknown_field");
+  auto swap_below = ParseCgroupLimits(Json::parse(R"({"memory": 1048576, "memory_swap": 4096})"));
+  ASSERT_FALSE(swap_below.has_value());
+  EXPECT_EQ(swap_below.error().code(), "cgroup.invalid_limit");
+  EXPECT_FALSE(ParseCgroupLimits(Json::parse(R"({"cpu_weight": 0})")).has_value());
+  EXPECT_FALSE(ParseCgroupLimits(Json::parse(R"({"pids": -1})")).has_value());
+
+  EXPECT_EQ(CpuWeightToShares(100), 2u + (99u * 262142u) / 9999u);
+  EXPECT_EQ(CpuWeightToShares(1), 2u);
+  EXPECT_EQ(CpuWeightToShares(10000), 262144u);
+  EXPECT_EQ(CpuSharesToWeight(262144), 10000u);
+}
+
+TEST_F(CgroupV1Test, CreateLimitAttachStatKillDestroyLeavesNothing) {
+  CgroupLimits limits;
+  limits.memory_bytes = 64u << 20;
+  limits.pids_max = 32;
+  limits.cpu_quota_us = 50000;
+  limits.cpu_period_us = 100000;
+  limits.cpu_weight = 200;
+  std::string name = UniqueName("arsenal-test");
+  auto cg = backend_->Create(name, limits);
+  ASSERT_TRUE(cg.has_value()) << cg.error().ToString();
+  std::vector<std::string> paths = (*cg)->Paths();
+  ASSERT_FALSE(paths.empty());
+  std::string mem_dir;
+  for (const auto& p : paths) {
+    EXPECT_TRUE(DirExists(p)) << p;
+    if (p.starts_with(layout_.v1_mounts["memory"] + "/")) mem_dir = p;
+  }
+  ASSERT_FALSE(mem_dir.empty());
+  // Nested under this process's own memory cgroup, not at the hierarchy root.
+  EXPECT_EQ(mem_dir, layout_.v1_mounts["memory"] +
+                         (layout_.own_v1["memory"] == "/" ? "" : layout_.own_v1["memory"]) + "/" +
+                         name);
+  EXPECT_EQ(ReadText(mem_dir + "/memory.limit_in_bytes"), "67108864\n");
+  if (layout_.v1_mounts.contains("pids")) {
+    std::string pids_dir = layout_.v1_mounts["pids"] +
+                           (layout_.own_v1["pids"] == "/" ? "" : layout_.own_v1["pids"]) + "/" +
+                           name;
+    EXPECT_EQ(ReadText(pids_dir + "/pids.max"), "32\n");
+  }
+  if (layout_.v1_mounts.contains("cpu")) {
+    std::string cpu_dir = layout_.v1_mounts["cpu"] +
+                          (layout_.own_v1["cpu"] == "/" ? "" : layout_.own_v1["cpu"]) + "/" + name;
+    EXPECT_EQ(ReadText(cpu_dir + "/cpu.cfs_quota_us"), "50000\n");
+    EXPECT_EQ(ReadText(cpu_dir + "/cpu.shares"), std::to_string(CpuWeightToShares(200)) + "\n");
+  }
+
+  WaitingChild child;
+  ASSERT_GT(child.pid(), 0);
+  ASSERT_TRUE((*cg)->Attach(child.pid()).has_value());
+  auto procs = (*cg)->Processes();
+  ASSERT_TRUE(procs.has_value());
+  EXPECT_EQ(*procs, std::vector<pid_t>{child.pid()});
+  child.Release();
+  auto stats = (*cg)->ReadStats();
+  ASSERT_TRUE(stats.has_value()) << stats.error().ToString();
+  if (layout_.v1_mounts.contains("pids")) {
+    EXPECT_EQ(stats->pids_current, 1u);
+  }
+  EXPECT_EQ(stats->oom_kills, 0u);
+
+  if (layout_.v1_mounts.contains("freezer")) {
+    ASSERT_TRUE((*cg)->Freeze().has_value());
+    ASSERT_TRUE((*cg)->Thaw().has_value());
+  }
+  // Limits can be changed after creation (memory below and above the old memsw value).
+  CgroupLimits more;
+  more.memory_bytes = 128u << 20;
+  ASSERT_TRUE((*cg)->SetLimits(more).has_value());
+  EXPECT_EQ(ReadText(mem_dir + "/memory.limit_in_bytes"), "134217728\n");
+
+  auto killed = (*cg)->KillAll(std::chrono::seconds(5));
+  ASSERT_TRUE(killed.has_value()) << killed.error().ToString();
+  int status = child.Wait();
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  ASSERT_TRUE((*cg)->Destroy().has_value());
+  for (const auto& p : paths) EXPECT_FALSE(DirExists(p)) << p;
+  EXPECT_TRUE((*cg)->Destroy().has_value());  // idempotent
+}
+
+TEST_F(CgroupV1Test, DestructorKillsAndRemoves) {
+  std::vector<std::string> paths;
+  WaitingChild child;
+  {
+    auto cg = backend_->Create(UniqueName("arsenal-test"), {});
+    ASSERT_TRUE(cg.has_value()) << cg.error().ToString();
+    paths = (*cg)->Paths();
+    ASSERT_TRUE((*cg)->Attach(child.pid()).has_value());
+  }
+  int status = child.Wait();
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  for (const auto& p : paths) EXPECT_FALSE(DirExists(p)) << p;
+}
+
+TEST_F(CgroupV1Test, RejectsBadNamesAndDuplicates) {
+  auto bad = backend_->Create("../escape", {});
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), "cgroup.invalid_name");
+  std::string name = UniqueName("arsenal-test");
+  auto first = backend_->Create(name, {});
+  ASSERT_TRUE(first.has_value());
+  auto second = backend_->Create(name, {});
+  ASSERT_FALSE(second.has_value());
+  EXPECT_EQ(second.error().code(), "cgroup.exists");
+  EXPECT_EQ(second.error().category(), ErrorCategory::kConflict);
+  // The failed duplicate must not have removed the first one's directories.
+  for (const auto& p : (*first)->Paths()) EXPECT_TRUE(DirExists(p)) << p;
+}
+
+TEST_F(CgroupV1Test, MemoryHogIsOomKilledAndReported) {
+  CgroupLimits limits;
+  limits.memory_bytes = 32u << 20;
+  auto cg = backend_->Create(UniqueName("arsenal-oom"), limits);
+  ASSERT_TRUE(cg.has_value()) << cg.error().ToString();
+  auto event = (*cg)->OpenOomEventFd();
+  ASSERT_TRUE(event.has_value()) << event.error().ToString();
+
+  WaitingChild hog([] {
+    // Touch 256 MiB, page by page, so the charge exceeds the 32 MiB limit.
+    const size_t size = 256u << 20;
+    auto* p = static_cast<char*>(
+        ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (p == MAP_FAILED) ::_exit(3);
+    for (size_t i = 0; i < size; i += 4096) p[i] = 1;
+    ::_exit(4);  // not reached when the limit holds
+  });
+  ASSERT_TRUE((*cg)->Attach(hog.pid()).has_value());
+  hog.Release();
+  int status = hog.Wait();
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+
+  struct pollfd pfd {
+    event->get(), POLLIN, 0
+  };
+  EXPECT_EQ(::poll(&pfd, 1, 5000), 1);
+  uint64_t count = 0;
+  EXPECT_EQ(::read(event->get(), &count, sizeof(count)), static_cast<ssize_t>(sizeof(count)));
+  EXPECT_GE(count, 1u);
+  auto stats = (*cg)->ReadStats();
+  ASSERT_TRUE(stats.has_value());
+  EXPECT_GE(stats->oom_kills, 1u);
+  EXPECT_GE(stats->memory_peak, 30u << 20);
+  ASSERT_TRUE((*cg)->Destroy().has_value());
+}
+
+TEST_F(CgroupV1Test, CloneIntoIsUnsupportedOnV1) {
+  auto cg = backend_->Create(UniqueName("arsenal-test"), {});
+  ASSERT_TRUE(cg.has_value());
+  auto fd = (*cg)->OpenCloneIntoFd();
+  ASSERT_FALSE(fd.has_value());
+  EXPECT_EQ(fd.error().code(), "cgroup.unsupported");
+}
+
+}  // namespace
+}  // namespace arsenal::policies
