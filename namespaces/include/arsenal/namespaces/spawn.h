@@ -33,7 +33,12 @@
 // Seccomp and Landlock are applied only when given; the caller (engine) supplies the default
 // seccomp profile.
 //
-// Kernel caveats: needs clone3 and CLONE_PIDFD (5.3+), setns through a pidfd for SpawnInto
+// Cost: the parent is duplicated copy-on-write by clone3 (no CLONE_VM), so a very large parent
+// pays for copying its page tables; spawn latency of /bin/true with the defaults is about a third
+// of bwrap --unshare-all on the reference machine (bench/namespaces_bench.cc).
+//
+// Kernel caveats: needs clone3 with CLONE_PIDFD and CLONE_CLEAR_SIGHAND (5.5+), setns through a
+// pidfd for SpawnInto
 // (5.8+), mount_setattr for recursive read-only (5.12+; falls back to a non-recursive remount).
 // In a user namespace /proc is mounted before the old root is detached (the kernel refuses a new
 // proc mount once no fully visible proc remains). Device nodes are bind-mounted from the host
@@ -165,7 +170,8 @@ struct SpawnSpec {
   std::vector<MountSpec> mounts;
   bool mount_proc = true;  // fresh procfs at /proc (of the new pid namespace)
   bool mount_dev = true;   // tmpfs /dev with null zero full random urandom tty, pts, shm
-  // Set in the new UTS namespace when non-empty.
+  // Set in the new UTS namespace when non-empty; ignored without a UTS namespace (the host's
+  // hostname is never changed).
   std::string hostname = "sandbox";
   NetworkMode network = NetworkMode::kNone;
   // Host fds dup'ed onto 0, 1, 2 of the sandbox; -1 = /dev/null. Every other fd is closed.
@@ -174,7 +180,8 @@ struct SpawnSpec {
   int stderr_fd = 2;
   ChildPolicy policy;
   // Optional cgroup2 directory fd for CLONE_INTO_CGROUP (born inside it, no migration); -1 =
-  // none. cgroup v1 directories do not work here (EBADF): attach those from the hook.
+  // none. cgroup v1 directories do not work here (EBADF): attach those from the hook. Spawn only
+  // (SpawnInto's workload is attached from its hook).
   int cgroup2_dir_fd = -1;
 };
 
