@@ -62,8 +62,16 @@ inline void AppendPad(const State& state, std::string* out) {
   *out += state.pad;
 }
 
+// Exact size of the encoding, so that a large state is built with one allocation.
+inline size_t EncodedSize(const State& state, size_t per_entry_extra) {
+  size_t size = 64 + state.pad.size();
+  for (const auto& [key, entry] : state.entries) size += key.size() + per_entry_extra;
+  return size;
+}
+
 inline std::string EncodeV1(const State& state) {
   std::string out;
+  out.reserve(EncodedSize(state, 22));
   for (const auto& [key, entry] : state.entries) {
     out += key + "=" + std::to_string(entry.value) + "\n";
   }
@@ -91,7 +99,9 @@ inline std::optional<State> DecodeV1(std::string_view blob) {
 }
 
 inline std::string EncodeV2(const State& state) {
-  std::string out = "counter-state 2\n";
+  std::string out;
+  out.reserve(EncodedSize(state, 44));
+  out += "counter-state 2\n";
   for (const auto& [key, entry] : state.entries) {
     out += key + " " + std::to_string(entry.value) + " " + std::to_string(entry.updates) + "\n";
   }

@@ -271,8 +271,10 @@ Result<Instance::Snapshot> Instance::TakeSnapshot(uint32_t wanted_state_version,
                                 subject + " snapshot() returned a NULL buffer of non-zero size"));
   }
   Snapshot snapshot;
-  if (state.size != 0) snapshot.bytes.assign(reinterpret_cast<const char*>(state.data), state.size);
-  snapshot.version = version;
+  snapshot.data_ =
+      std::unique_ptr<void, Snapshot::Free>(owned_state.release(), Snapshot::Free{table_});
+  snapshot.size_ = state.size;
+  snapshot.version_ = version;
   return snapshot;
 }
 

@@ -64,11 +64,31 @@ class Instance {
                                                   uint32_t state_version);
   // Errors: module.no_such_method, module.call_failed.
   Result<std::string> Call(const std::string& method, std::string_view input) const;
-  struct Snapshot {
-    std::string bytes;
-    uint32_t version = 0;
+  // A state blob as the module returned it, released with the module's free_buffer: handed to
+  // the next version's create() without a copy (state can be large and is copied while calls are
+  // blocked).
+  class Snapshot {
+   public:
+    std::string_view bytes() const {
+      return size_ == 0 ? std::string_view()
+                        : std::string_view(static_cast<const char*>(data_.get()), size_);
+    }
+    uint32_t version() const { return version_; }
+
+   private:
+    friend class Instance;
+    struct Free {
+      const arsenal_module_table_v1* table;
+      void operator()(void* p) const {
+        if (p != nullptr) table->free_buffer(p);
+      }
+    };
+    std::unique_ptr<void, Free> data_{nullptr, Free{nullptr}};
+    size_t size_ = 0;
+    uint32_t version_ = 0;
   };
   // Errors: module.snapshot_failed, module.bad_state (more than max_bytes).
+  // The Snapshot must not outlive this instance's Library.
   Result<Snapshot> TakeSnapshot(uint32_t wanted_state_version, size_t max_bytes) const;
   // Error: module.health_check_failed.
   Status Health() const;

@@ -362,7 +362,7 @@ Result<ModuleInfo> ModuleManager::SwapTo(const std::shared_ptr<ModuleSlot>& slot
         Instance::Snapshot state,
         current->instance->TakeSnapshot(library->table().state_version, options_.max_state_bytes));
     ARSENAL_ASSIGN_OR_RETURN(std::unique_ptr<Instance> instance,
-                             Instance::Create(*library, state.bytes, state.version));
+                             Instance::Create(*library, state.bytes(), state.version()));
     ARSENAL_TRY(instance->Health());
     old = std::exchange(slot->active_,
                         std::make_unique<Active>(std::move(library), std::move(instance)));
@@ -445,7 +445,7 @@ Result<ModuleManager::StateBlob> ModuleManager::Snapshot(const std::string& name
   ExclusiveGuard guard(slot->gate_);
   ARSENAL_ASSIGN_OR_RETURN(auto state,
                            slot->active_->instance->TakeSnapshot(0, options_.max_state_bytes));
-  return StateBlob{std::move(state.bytes), state.version};
+  return StateBlob{std::string(state.bytes()), state.version()};
 }
 
 Status ModuleManager::Health(const std::string& name) {
