@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 #include <thread>
 
 #include "arsenal/policies/capabilities.h"
@@ -66,6 +67,44 @@ TEST(SeccompResolve, DockerIncludesFollowCapsArchAndKernel) {
     if (r.names == std::vector<std::string>{"clone3"}) {
       EXPECT_EQ(r.action, SeccompAction::kAllow);
     }
+  }
+}
+
+// The built-in profile allows nothing Docker's profile does not, for any capability choice, and
+// never allows the syscalls docs/seccomp-profiles.md promises to deny.
+TEST(SeccompResolve, DefaultProfileIsAtLeastAsStrictAsDocker) {
+  SeccompProfile docker = DockerProfile();
+  for (uint64_t caps : {uint64_t{0}, CapBit(CAP_SYS_ADMIN), CapBit(CAP_SYS_PTRACE),
+                        CapBit(CAP_BPF) | CapBit(CAP_PERFMON), ~uint64_t{0}}) {
+    SeccompEnvironment env;
+    env.caps = caps;
+    auto ours = ResolveSeccompProfile(DefaultSeccompProfile(), env);
+    auto theirs = ResolveSeccompProfile(docker, env);
+    ASSERT_TRUE(ours.has_value() && theirs.has_value());
+    std::set<std::string> docker_any, docker_unconditional;
+    for (const auto& r : theirs->rules) {
+      if (r.action != SeccompAction::kAllow) continue;
+      for (const auto& n : r.names) {
+        docker_any.insert(n);
+        if (r.args.empty()) docker_unconditional.insert(n);
+      }
+    }
+    for (const auto& r : ours->rules) {
+      if (r.action != SeccompAction::kAllow) continue;
+      for (const auto& n : r.names) {
+        EXPECT_TRUE(docker_any.contains(n)) << n << " caps=" << caps;
+        if (r.args.empty()) {
+          EXPECT_TRUE(docker_unconditional.contains(n)) << n;
+        }
+      }
+    }
+    for (const char* never :
+         {"bpf", "perf_event_open", "kexec_load", "kexec_file_load", "init_module", "finit_module",
+          "keyctl", "add_key", "userfaultfd", "io_uring_setup", "modify_ldt", "iopl", "swapon"}) {
+      EXPECT_FALSE(HasRuleFor(*ours, never)) << never << " caps=" << caps;
+    }
+    EXPECT_EQ(HasRuleFor(*ours, "mount"), (caps & CapBit(CAP_SYS_ADMIN)) != 0);
+    EXPECT_EQ(HasRuleFor(*ours, "ptrace"), (caps & CapBit(CAP_SYS_PTRACE)) != 0);
   }
 }
 
