@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <set>
 
@@ -81,8 +82,10 @@ constexpr const char* kWanted[] = {"memory", "cpu", "cpuacct", "pids", "freezer"
 
 class CgroupV1 final : public Cgroup {
  public:
-  CgroupV1(std::string name, std::vector<Hierarchy> hierarchies)
-      : Cgroup(std::move(name)), hier_(std::move(hierarchies)) {}
+  CgroupV1(std::string name, std::vector<Hierarchy> hierarchies, std::string unified_dir)
+      : Cgroup(std::move(name)),
+        hier_(std::move(hierarchies)),
+        unified_dir_(std::move(unified_dir)) {}
 
   ~CgroupV1() override {
     if (auto s = Destroy(); !s) {
@@ -95,6 +98,7 @@ class CgroupV1 final : public Cgroup {
   std::vector<std::string> Paths() const override {
     std::vector<std::string> out;
     for (const auto& h : hier_) out.push_back(h.Dir());
+    if (unified_created_) out.push_back(unified_dir_);
     return out;
   }
 
@@ -118,6 +122,20 @@ class CgroupV1 final : public Cgroup {
       if (rc != 0)
         return Fail(LibcgroupError("cgroup.create_failed", "cgroup_create_cgroup", h.Dir(), rc));
       created_.push_back(&h);
+    }
+    if (!unified_dir_.empty()) {
+      // Plain mkdir: libcgroup would also enable controllers in the v2 root (+hugetlb).
+      if (::mkdir(unified_dir_.c_str(), 0755) == 0) {
+        unified_created_ = true;
+      } else if (errno == EEXIST) {
+        return Fail(ConflictError("cgroup.exists", "cgroup " + unified_dir_ + " already exists")
+                        .WithHint("pick another sandbox name, or destroy the stale cgroup"));
+      } else {
+        log::Get("cgroup")->warn(
+            "cgroup2 companion {} not created ({}): no cgroup.kill or "
+            "CLONE_INTO_CGROUP for {}",
+            unified_dir_, std::strerror(errno), name());
+      }
     }
     return {};
   }
@@ -178,8 +196,9 @@ class CgroupV1 final : public Cgroup {
   }
 
   Status Attach(pid_t pid) override {
-    for (const auto& h : hier_) {
-      auto s = WriteCgroupFile(JoinPath(h.Dir(), "cgroup.procs"), std::to_string(pid));
+    std::vector<std::string> dirs = Paths();
+    for (const auto& dir : dirs) {
+      auto s = WriteCgroupFile(JoinPath(dir, "cgroup.procs"), std::to_string(pid));
       if (!s) return Fail(std::move(s).error().AddContext("attach pid " + std::to_string(pid)));
     }
     return {};
@@ -187,8 +206,8 @@ class CgroupV1 final : public Cgroup {
 
   Result<std::vector<pid_t>> Processes() const override {
     std::set<pid_t> all;
-    for (const auto& h : hier_) {
-      ARSENAL_ASSIGN_OR_RETURN(auto text, ReadCgroupFile(JoinPath(h.Dir(), "cgroup.procs")));
+    for (const auto& dir : Paths()) {
+      ARSENAL_ASSIGN_OR_RETURN(auto text, ReadCgroupFile(JoinPath(dir, "cgroup.procs")));
       for (pid_t p : internal::ParsePids(text)) all.insert(p);
     }
     return std::vector<pid_t>(all.begin(), all.end());
@@ -221,6 +240,10 @@ class CgroupV1 final : public Cgroup {
   Status KillAll(std::chrono::milliseconds timeout) override {
     // Frozen tasks cannot fork or exit, so the pid list read while frozen is complete and no pid
     // in it can be reused before the signal is queued. SIGKILL takes effect at thaw.
+    if (unified_created_) {
+      // Atomic whole-group kill (5.14+); the v1 pass below then only confirms emptiness.
+      (void)WriteCgroupFile(JoinPath(unified_dir_, "cgroup.kill"), "1");
+    }
     bool frozen = Find("freezer") != nullptr && Freeze().has_value();
     auto pids = Processes();
     if (pids) internal::KillPids(*pids);
@@ -257,6 +280,11 @@ class CgroupV1 final : public Cgroup {
   }
 
   Result<UniqueFd> OpenCloneIntoFd() const override {
+    if (unified_created_) {
+      UniqueFd fd(::open(unified_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!fd) return Fail(ErrnoError("cgroup.open_failed", "open", unified_dir_, errno));
+      return fd;
+    }
     return Fail(UnsupportedError("cgroup.unsupported",
                                  "CLONE_INTO_CGROUP needs a cgroup2 directory; this is cgroup v1")
                     .WithHint("attach the child with Attach(pid) before it execs"));
@@ -264,7 +292,7 @@ class CgroupV1 final : public Cgroup {
 
   Status Destroy() override {
     if (destroyed_) return {};
-    if (!created_.empty()) {
+    if (!created_.empty() || unified_created_) {
       // libcgroup's delete would migrate leftover tasks to the hierarchy root, escaping every
       // limit: kill them first (docs/decisions.md).
       ARSENAL_TRY(KillAll(std::chrono::seconds(5)));
@@ -285,6 +313,13 @@ class CgroupV1 final : public Cgroup {
         return Fail(ErrnoError("cgroup.destroy_failed", "rmdir", h->Dir(), errno));
       }
       created_.pop_back();
+    }
+    if (unified_created_) {
+      bool gone =
+          internal::WaitUntil([&] { return ::rmdir(unified_dir_.c_str()) == 0 || errno == ENOENT; },
+                              std::chrono::milliseconds(500));
+      if (!gone) return Fail(ErrnoError("cgroup.destroy_failed", "rmdir", unified_dir_, errno));
+      unified_created_ = false;
     }
     destroyed_ = true;
     return {};
@@ -351,6 +386,8 @@ class CgroupV1 final : public Cgroup {
 
   std::vector<Hierarchy> hier_;
   std::vector<const Hierarchy*> created_;
+  std::string unified_dir_;  // empty: no cgroup2 companion
+  bool unified_created_ = false;
   bool destroyed_ = false;
 };
 
@@ -380,7 +417,11 @@ class CgroupV1Backend final : public CgroupBackend {
         hier.push_back(Hierarchy{{c}, mount->second, rel});
       }
     }
-    auto cg = std::make_unique<CgroupV1>(name, std::move(hier));
+    std::string unified;
+    if (options_.use_unified && !options_.unified_mount.empty()) {
+      unified = JoinPath(JoinPath(options_.unified_mount, options_.unified_parent), name);
+    }
+    auto cg = std::make_unique<CgroupV1>(name, std::move(hier), std::move(unified));
     // On failure the unique_ptr's destructor removes whatever was created.
     ARSENAL_TRY(cg->CreateDirs());
     ARSENAL_TRY(cg->SetLimits(limits));
@@ -395,10 +436,15 @@ class CgroupV1Backend final : public CgroupBackend {
 
 Result<std::unique_ptr<CgroupBackend>> MakeCgroupV1Backend(CgroupV1Options options) {
   ARSENAL_TRY(InitLibcgroup());
-  if (options.mounts.empty() || options.parents.empty()) {
+  bool detect_unified = options.use_unified && options.unified_mount.empty();
+  if (options.mounts.empty() || options.parents.empty() || detect_unified) {
     ARSENAL_ASSIGN_OR_RETURN(auto layout, DetectCgroupLayout());
     if (options.mounts.empty()) options.mounts = layout.v1_mounts;
     if (options.parents.empty()) options.parents = layout.own_v1;
+    if (detect_unified && layout.mode == CgroupMode::kHybrid) {
+      options.unified_mount = layout.v2_mount;
+      options.unified_parent = layout.own_v2;
+    }
   }
   if (!options.mounts.contains("memory")) {
     return Fail(Error(ErrorCategory::kUnavailable, "cgroup.unavailable",

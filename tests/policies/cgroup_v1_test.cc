@@ -1,4 +1,6 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -11,6 +13,7 @@
 #include <random>
 #include <sstream>
 
+#include "arsenal/base/syscalls.h"
 #include "arsenal/policies/cgroup.h"
 
 namespace arsenal::policies {
@@ -284,8 +287,60 @@ TEST_F(CgroupV1Test, MemoryHogIsOomKilledAndReported) {
   ASSERT_TRUE((*cg)->Destroy().has_value());
 }
 
-TEST_F(CgroupV1Test, CloneIntoIsUnsupportedOnV1) {
-  auto cg = backend_->Create(UniqueName("arsenal-test"), {});
+TEST_F(CgroupV1Test, HybridCompanionTakesCloneIntoAndKill) {
+  if (layout_.mode != CgroupMode::kHybrid) GTEST_SKIP() << "needs a hybrid cgroup layout";
+  CgroupLimits limits;
+  limits.pids_max = 8;
+  std::string name = UniqueName("arsenal-hybrid");
+  auto cg = backend_->Create(name, limits);
+  ASSERT_TRUE(cg.has_value()) << cg.error().ToString();
+  std::vector<std::string> paths = (*cg)->Paths();
+  std::string unified = paths.back();
+  ASSERT_TRUE(unified.starts_with(layout_.v2_mount + "/")) << unified;
+  auto dirfd = (*cg)->OpenCloneIntoFd();
+  ASSERT_TRUE(dirfd.has_value()) << dirfd.error().ToString();
+
+  // clone3 straight into the cgroup2 companion; the child waits until the v1 attach is done.
+  int sync[2];
+  ASSERT_EQ(::pipe2(sync, O_CLOEXEC), 0);
+  struct clone_args args {};
+  args.flags = CLONE_INTO_CGROUP;
+  args.exit_signal = SIGCHLD;
+  args.cgroup = static_cast<uint64_t>(dirfd->get());
+  pid_t pid = sys::Clone3(&args, sizeof(args));
+  if (pid == 0) {
+    char c;
+    ::close(sync[1]);
+    (void)!::read(sync[0], &c, 1);
+    ::pause();
+    ::_exit(0);
+  }
+  ASSERT_GT(pid, 0) << std::strerror(errno);
+  ::close(sync[0]);
+  std::string self = ReadText("/proc/" + std::to_string(pid) + "/cgroup");
+  EXPECT_NE(self.find("0::" + layout_.own_v2 + (layout_.own_v2 == "/" ? "" : "/") + name),
+            std::string::npos)
+      << self;
+  ASSERT_TRUE((*cg)->Attach(pid).has_value());  // v1 limits
+  (void)!::write(sync[1], "x", 1);
+  ::close(sync[1]);
+  auto stats = (*cg)->ReadStats();
+  ASSERT_TRUE(stats.has_value());
+  EXPECT_EQ(stats->pids_current, 1u);
+  ASSERT_TRUE((*cg)->KillAll(std::chrono::seconds(5)).has_value());
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  ASSERT_TRUE((*cg)->Destroy().has_value());
+  for (const auto& p : paths) EXPECT_FALSE(DirExists(p)) << p;
+}
+
+TEST_F(CgroupV1Test, CloneIntoIsUnsupportedOnPureV1) {
+  CgroupV1Options options;
+  options.use_unified = false;
+  auto backend = MakeCgroupV1Backend(options);
+  ASSERT_TRUE(backend.has_value());
+  auto cg = (*backend)->Create(UniqueName("arsenal-test"), {});
   ASSERT_TRUE(cg.has_value());
   auto fd = (*cg)->OpenCloneIntoFd();
   ASSERT_FALSE(fd.has_value());

@@ -20,8 +20,10 @@
 //    cgroup.procs, freezer.state, memory.oom_control and cgroup.event_control are written
 //    directly (libcgroup has no API for them, and its attach writes `tasks`, one thread only).
 //    The kernel kills only the largest task on OOM (no group OOM kill): after an OOM event, call
-//    KillAll() to "kill the rest". OOM is detected via memory.oom_control `oom_kill` and an
-//    eventfd registered on cgroup.event_control (OpenOomEventFd).
+//    KillAll() to "kill the rest". On a hybrid layout a controller-less cgroup2 directory is
+//    kept beside the v1 groups for atomic cgroup.kill and CLONE_INTO_CGROUP. OOM is detected via
+//    memory.oom_control `oom_kill` and an eventfd registered on cgroup.event_control
+//    (OpenOomEventFd).
 //  - v2 (MakeCgroupV2Backend): plain cgroupfs file writes under a root path given as a
 //    parameter, so it can be unit-tested against a fake tree. Sets memory.oom.group=1 so an OOM
 //    kills the whole group. KillAll uses cgroup.kill (Linux 5.14+).
@@ -144,7 +146,9 @@ class Cgroup {
   // A descriptor that becomes readable on an OOM event: v1 an eventfd (read 8 bytes to reset),
   // v2 an inotify fd watching memory.events. Check ReadStats().oom_kills afterwards.
   virtual Result<UniqueFd> OpenOomEventFd() = 0;
-  // An O_DIRECTORY fd for clone3(CLONE_INTO_CGROUP). v2 only (cgroup.unsupported on v1).
+  // An O_DIRECTORY fd for clone3(CLONE_INTO_CGROUP): the v2 directory, or on a hybrid v1 layout
+  // the cgroup2 companion (the child must still be Attach()ed for the v1 limits before it
+  // execs). cgroup.unsupported on pure v1.
   virtual Result<UniqueFd> OpenCloneIntoFd() const = 0;
   // Kills what is left (KillAll with a short timeout) and removes the directories. Idempotent.
   virtual Status Destroy() = 0;
@@ -171,6 +175,12 @@ struct CgroupV1Options {
   // cgroup in each hierarchy).
   std::map<std::string, std::string> mounts;
   std::map<std::string, std::string> parents;
+  // Hybrid layouts: a controller-less cgroup2 directory created beside the v1 groups
+  // ("<unified_mount>/<unified_parent>/<name>"), used for atomic cgroup.kill and
+  // CLONE_INTO_CGROUP (OpenCloneIntoFd). Detected when empty; set use_unified = false to skip.
+  bool use_unified = true;
+  std::string unified_mount;
+  std::string unified_parent;
 };
 Result<std::unique_ptr<CgroupBackend>> MakeCgroupV1Backend(CgroupV1Options options = {});
 
