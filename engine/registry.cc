@@ -23,7 +23,9 @@ Error Invalid(const Operation& op, std::string what) {
 // rejected at any depth.
 void CloseObjects(Json& schema) {
   if (!schema.is_object()) return;
-  if (schema.value("type", "") == "object" && !schema.contains("additionalProperties")) {
+  // "type" may also be an array of type names (["string", "null"]).
+  const auto type = schema.find("type");
+  if (type != schema.end() && *type == "object" && !schema.contains("additionalProperties")) {
     schema["additionalProperties"] = false;
   }
   for (const char* key : {"properties", "definitions", "$defs", "patternProperties"}) {
