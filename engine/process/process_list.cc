@@ -416,6 +416,11 @@ class Lister {
               if (k + "=" + v == want.get_ref<const std::string&>()) any = false;
             }
           }
+        } else if (t.field == Field::kId) {
+          // Ids sort by creation order but match as the strings clients see.
+          const std::string_view id =
+              row.entry != nullptr ? std::string_view(row.entry->id) : row.id_storage;
+          if (ValueMatches(id, t.op, want)) any = true;
         } else if (ValueMatches(Key(row, t.field), t.op, want)) {
           any = true;
         }

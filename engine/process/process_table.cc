@@ -620,6 +620,7 @@ void ProcessTable::Impl::CompleteExit(const std::shared_ptr<Entry>& entry, ExitS
     entry->stdin_watch.reset();
   }
   bool oom = false;
+  std::vector<std::shared_ptr<Entry>> evicted;
   {
     std::unique_lock lock(mu);
     entry->state = ProcessState::kExited;
@@ -630,6 +631,8 @@ void ProcessTable::Impl::CompleteExit(const std::shared_ptr<Entry>& entry, ExitS
     live_pids.erase(entry->pid);
     ++exited_count;
     exited_order.push_back(entry->seq);
+    // Evicted in the same critical section, so the table never shows more than the retention.
+    evicted = EvictExitedLocked();
     if (entry->control) {
       oom = entry->control->ConsumeOom();
     } else if (status.signal == SIGKILL) {
@@ -645,7 +648,7 @@ void ProcessTable::Impl::CompleteExit(const std::shared_ptr<Entry>& entry, ExitS
   FinishKills(*entry);
   Emit(ProcessEventKind::kExit, *entry, Json::object(), status);
   if (oom) Emit(ProcessEventKind::kOom, *entry, Json::object(), status);
-  EnforceRetention();
+  for (auto& e : evicted) DetachLoopObjects(*e);
 }
 
 void ProcessTable::Impl::ArmCapture(std::shared_ptr<Entry> entry, bool is_stdout) {
@@ -912,24 +915,21 @@ void ProcessTable::Impl::RecordTermination(const Entry& entry, const KillOptions
   Emit(ProcessEventKind::kTermination, entry, std::move(record), outcome.exit);
 }
 
-void ProcessTable::Impl::EnforceRetention() {
+std::vector<std::shared_ptr<Entry>> ProcessTable::Impl::EvictExitedLocked() {
   std::vector<std::shared_ptr<Entry>> evicted;
-  {
-    std::unique_lock lock(mu);
-    while (exited_count > exited_retention && !exited_order.empty()) {
-      const uint64_t seq = exited_order.front();
-      exited_order.pop_front();
-      auto it = entries.find(seq);
-      if (it == entries.end() || it->second->state != ProcessState::kExited ||
-          it->second->restarting) {
-        continue;  // forgotten, or restarted since
-      }
-      evicted.push_back(it->second);
-      entries.erase(it);
-      --exited_count;
+  while (exited_count > exited_retention && !exited_order.empty()) {
+    const uint64_t seq = exited_order.front();
+    exited_order.pop_front();
+    auto it = entries.find(seq);
+    if (it == entries.end() || it->second->state != ProcessState::kExited ||
+        it->second->restarting) {
+      continue;  // forgotten, or restarted since
     }
+    evicted.push_back(it->second);
+    entries.erase(it);
+    --exited_count;
   }
-  for (auto& e : evicted) DetachLoopObjects(*e);
+  return evicted;
 }
 
 void ProcessTable::Impl::DetachLoopObjects(Entry& e) {

@@ -161,7 +161,9 @@ struct ProcessTable::Impl {
   void ArmSampling(std::shared_ptr<process_internal::Entry> entry, uint64_t generation);
   void ArmSigchld();
   void ReapOrphans();
-  void EnforceRetention();
+  // Drops the oldest exited entries beyond the retention; caller holds mu and detaches the
+  // returned entries' loop objects afterwards.
+  std::vector<std::shared_ptr<process_internal::Entry>> EvictExitedLocked();
   void DetachLoopObjects(process_internal::Entry& entry);
   Result<ProcessSnapshot> Relaunch(const std::shared_ptr<process_internal::Entry>& entry,
                                    std::optional<LaunchedChild> restored);
