@@ -515,22 +515,23 @@ void ProcessTable::Impl::Emit(ProcessEventKind kind, const Entry& entry, Json da
                          std::move(measurements), std::move(metadata));
   }
   if (OnLoopThread()) {
-    Deliver(event);
+    Deliver(event, entry.generation);
   } else {
-    asio::post(io, [this, alive = alive, event = std::move(event)] {
-      if (*alive) Deliver(event);
+    asio::post(io, [this, alive = alive, event = std::move(event), gen = entry.generation] {
+      if (*alive) Deliver(event, gen);
     });
   }
 }
 
-void ProcessTable::Impl::Deliver(const ProcessEvent& event) {
+void ProcessTable::Impl::Deliver(const ProcessEvent& event, uint64_t generation) {
   std::lock_guard delivery(delivery_mu);
   std::vector<SubscriptionId> ids;
   {
     std::lock_guard lock(subs_mu);
     const uint32_t bit = static_cast<uint32_t>(event.kind);
     for (const auto& [sid, sub] : subs) {
-      if ((sub.mask & bit) && (sub.process_id.empty() || sub.process_id == event.id)) {
+      if ((sub.mask & bit) && (sub.process_id.empty() || sub.process_id == event.id) &&
+          !(event.kind == ProcessEventKind::kExit && sub.replayed_exit_generation == generation)) {
         ids.push_back(sid);
       }
     }
@@ -1560,12 +1561,17 @@ Result<ProcessTable::SubscriptionId> ProcessTable::Subscribe(std::string_view id
     std::shared_lock lock(d.mu);
     auto entry = d.Find(id);
     if (!entry) return Fail(d.NotFound(id));
+    const bool replay_exit = entry->exit && (mask & static_cast<uint32_t>(ProcessEventKind::kExit));
     {
       std::lock_guard subs_lock(d.subs_mu);
       sid = d.next_sub++;
-      d.subs.emplace(sid, process_internal::Subscription{entry->id, mask, cb});
+      process_internal::Subscription sub{entry->id, mask, cb};
+      // The live exit event of this instance may still be on its way: it must not be
+      // delivered a second time after the replay.
+      if (replay_exit) sub.replayed_exit_generation = entry->generation;
+      d.subs.emplace(sid, std::move(sub));
     }
-    if (entry->exit && (mask & static_cast<uint32_t>(ProcessEventKind::kExit))) {
+    if (replay_exit) {
       replay =
           ProcessEvent{ProcessEventKind::kExit, entry->id,  entry->pid, entry->state, entry->exit,
                        {{"replayed", true}},    NowUnixNs()};

@@ -92,6 +92,7 @@ struct Subscription {
   std::string process_id;  // empty: every process
   uint32_t mask = 0;
   ProcessEventCallback callback;
+  uint64_t replayed_exit_generation = UINT64_MAX;  // its exit was replayed at subscription
 };
 
 }  // namespace process_internal
@@ -145,7 +146,7 @@ struct ProcessTable::Impl {
   bool OnLoopThread() const;
   void Emit(ProcessEventKind kind, const process_internal::Entry& entry, Json data,
             std::optional<ExitStatus> exit = std::nullopt);
-  void Deliver(const ProcessEvent& event);
+  void Deliver(const ProcessEvent& event, uint64_t generation);
   void Watch(std::shared_ptr<process_internal::Entry> entry);
   void ArmPidfd(std::shared_ptr<process_internal::Entry> entry, uint64_t generation);
   void OnPidfdReadable(const std::shared_ptr<process_internal::Entry>& entry, uint64_t generation);
