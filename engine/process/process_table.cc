@@ -996,6 +996,11 @@ void ProcessTable::Impl::ReapOrphans() {
   }
   for (pid_t pid : children) {
     if (live_pids.contains(pid) || claims.contains(pid)) continue;
+    // Only zombies from another session: orphans of managed processes (which start their own
+    // session by default). Children that other parts of the daemon fork stay in the daemon's
+    // session and are left for their owners to reap.
+    auto st = ReadProcStat(pid);
+    if (!st || st->state != 'Z' || st->session == own_session) continue;
     siginfo_t info{};
     if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG) == 0 &&
         info.si_pid != 0) {
@@ -1019,6 +1024,7 @@ ProcessTable::ProcessTable(Engine& engine)
   d.shutdown_grace_ms = config.value("shutdown_grace_ms", int64_t{0});
   d.exited_retention = config.value("exited_retention", size_t{1000});
   d.oom_kills_seen = ReadOomKills().value_or(0);
+  d.own_session = ::getsid(0);
 
   auto migrated = engine.store().Migrate(
       "process", 1,

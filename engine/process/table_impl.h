@@ -134,6 +134,7 @@ struct ProcessTable::Impl {
   std::atomic<std::thread::id> loop_thread{};
   uint64_t oom_kills_seen = 0;
   uint64_t orphans_reaped = 0;
+  pid_t own_session = 0;              // orphans from other sessions are reaped (ReapOrphans)
   std::deque<uint64_t> exited_order;  // seqs in exit order, for retention
 
   // False once the table is torn down; every loop callback checks it first (loop thread only).

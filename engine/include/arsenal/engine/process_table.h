@@ -25,10 +25,13 @@
 //
 // Orphans: with config process.subreaper (default true) the constructor makes the daemon a child
 // subreaper (PR_SET_CHILD_SUBREAPER) and installs a SIGCHLD handler (SA_RESTART, SA_NOCLDSTOP) that
-// wakes the event loop, which reaps zombie children that are neither managed nor claimed. Code in
-// the same process that creates children outside this table must either Adopt() them or hold a
-// ChildClaim from ClaimChild(pid) until it has reaped them itself; otherwise the table may reap
-// them first. The destructor restores the previous SIGCHLD disposition and subreaper flag.
+// wakes the event loop, which reaps zombie children that are neither managed nor claimed and
+// belong to another session than the daemon's (orphans of managed processes, which start their
+// own session by default). Children that other code in the daemon forks stay in the daemon's
+// session and are never reaped by the table; code that creates children in another session
+// (setsid) outside this table must Adopt() them or hold a ChildClaim from ClaimChild(pid) until
+// it has reaped them itself. The destructor restores the previous SIGCHLD disposition and
+// subreaper flag.
 //
 // Threading: every method may be called from any thread. Callbacks (StartOptions::on_event,
 // Subscribe, KillAsync's completion) run on the engine event loop thread and must not block it;
