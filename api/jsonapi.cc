@@ -153,12 +153,12 @@ Result<Json> DecodeResult(const Json& document) {
   return FromResource(data);
 }
 
-Json ErrorObject(const Error& error, const std::string& request_id) {
+Json ErrorObject(const Error& error, const std::string& request_id, int status) {
   Json meta = {{"category", CategoryName(error.category())}, {"retryable", error.retryable()}};
   if (!error.hint().empty()) meta["hint"] = error.hint();
   if (!error.details().empty()) meta["details"] = error.details();
   if (!request_id.empty()) meta["request_id"] = request_id;
-  Json obj = {{"status", std::to_string(error.http_status())},
+  Json obj = {{"status", std::to_string(status ? status : error.http_status())},
               {"code", error.code()},
               {"title", CategoryTitle(error.category())},
               {"detail", error.message()},
@@ -170,8 +170,8 @@ Json ErrorObject(const Error& error, const std::string& request_id) {
   return obj;
 }
 
-Json ErrorDocument(const Error& error, const std::string& request_id) {
-  return {{"errors", Json::array({ErrorObject(error, request_id)})},
+Json ErrorDocument(const Error& error, const std::string& request_id, int status) {
+  return {{"errors", Json::array({ErrorObject(error, request_id, status)})},
           {"jsonapi", {{"version", "1.1"}}}};
 }
 

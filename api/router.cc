@@ -248,10 +248,10 @@ std::shared_ptr<const Router::Table> Router::CurrentTable() {
   return table_;
 }
 
-HttpResponse Router::ErrorResponse(const Error& error, const std::string& request_id) {
+HttpResponse Router::ErrorResponse(const Error& error, const std::string& request_id, int status) {
   HttpResponse r;
-  r.status = error.http_status();
-  r.body = jsonapi::ErrorDocument(error, request_id)
+  r.status = status ? status : error.http_status();
+  r.body = jsonapi::ErrorDocument(error, request_id, r.status)
                .dump(-1, ' ', false, Json::error_handler_t::replace);
   if (error.category() == ErrorCategory::kUnauthenticated) {
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"arsenal\"");
@@ -463,8 +463,7 @@ HttpResponse Router::Handle(const HttpRequest& request) {
       if (request.method != "GET" && request.method != "HEAD") {
         HttpResponse r = ErrorResponse(
             Error(ErrorCategory::kValidation, "api.method_not_allowed", "/healthz answers GET"),
-            request_id);
-        r.status = 405;
+            request_id, 405);
         r.headers.emplace_back("Allow", "GET, HEAD");
         return r;
       }
@@ -476,8 +475,7 @@ HttpResponse Router::Handle(const HttpRequest& request) {
           Error(ErrorCategory::kValidation, "api.not_acceptable",
                 "cannot answer with any media type in Accept: " + request.Header("accept"))
               .WithHint("accept application/vnd.api+json or application/json"),
-          request_id);
-      r.status = 406;
+          request_id, 406);
       AuditHttp(request, target->path, nullptr, "api.not_acceptable", request_id, started);
       return r;
     }
@@ -506,8 +504,7 @@ HttpResponse Router::Handle(const HttpRequest& request) {
       HttpResponse r = ErrorResponse(Error(ErrorCategory::kValidation, "api.method_not_allowed",
                                            request.method + " is not allowed on " + target->path)
                                          .WithHint("allowed: " + allow),
-                                     request_id);
-      r.status = 405;
+                                     request_id, 405);
       r.headers.emplace_back("Allow", allow);
       AuditHttp(request, target->path, &*principal, "api.method_not_allowed", request_id, started);
       return finish(r);
@@ -538,8 +535,7 @@ HttpResponse Router::Handle(const HttpRequest& request) {
           ErrorResponse(Error(ErrorCategory::kValidation, "api.upgrade_required",
                               "/api/v1/stream is a WebSocket endpoint")
                             .WithHint("connect with a WebSocket client (Upgrade: websocket)"),
-                        request_id);
-      r.status = 426;
+                        request_id, 426);
       r.headers.emplace_back("Upgrade", "websocket");
       AuditHttp(request, target->path, &*principal, "api.upgrade_required", request_id, started);
       return finish(r);
@@ -574,8 +570,7 @@ HttpResponse Router::Handle(const HttpRequest& request) {
             ErrorResponse(Error(ErrorCategory::kValidation, "api.unsupported_media_type",
                                 "request body must be application/json or application/vnd.api+json")
                               .WithHint("set Content-Type: application/json"),
-                          request_id);
-        r.status = 415;
+                          request_id, 415);
         AuditHttp(request, "/api/v1/batch", &*principal, "api.unsupported_media_type", request_id,
                   started);
         return finish(r);
@@ -651,9 +646,9 @@ HttpResponse Router::HandleOperation(const HttpRequest& request, const Target& t
     return ErrorResponse(NotFoundError("operation.not_found", "operation vanished"), request_id);
   }
   const Operation& op = entry->op;
-  auto fail = [&](const Error& e) {
+  auto fail = [&](const Error& e, int status = 0) {
     AuditHttp(request, route.path_template, &principal, e.code(), request_id, started);
-    return ErrorResponse(e, request_id);
+    return ErrorResponse(e, request_id, status);
   };
   // Permission before params: a weak key learns nothing about the operation's params.
   if (!principal.Allows(op.permission)) {
@@ -713,8 +708,8 @@ HttpResponse Router::HandleOperation(const HttpRequest& request, const Target& t
                                     "request body must be application/json or "
                                     "application/vnd.api+json, not '" +
                                         ct + "'")
-                                  .WithHint("set Content-Type: application/json"));
-        r.status = 415;
+                                  .WithHint("set Content-Type: application/json"),
+                              415);
         return r;
       }
       Json body = Json::parse(request.body, nullptr, false);

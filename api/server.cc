@@ -2,6 +2,7 @@
 // (each such unit costs ~9 s to compile); request semantics live in router.cc.
 #include "arsenal/api/server.h"
 
+#include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -140,9 +141,7 @@ HttpResponse TransportError(int status, const std::string& code, const std::stri
                           : ErrorCategory::kValidation,
           code, message);
   e.WithHint(hint);
-  HttpResponse r = Router::ErrorResponse(e, "");
-  r.status = status;
-  return r;
+  return Router::ErrorResponse(e, "", status);
 }
 
 template <typename Stream>
@@ -287,6 +286,7 @@ asio::awaitable<void> Server::Impl::Serve(Stream stream, std::shared_ptr<Connect
     if (ec) co_return;
   }
   beast::flat_buffer buffer(kHeaderLimit + options.body_limit + 1024);
+  boost::system::error_code ignored_close_ec;
   for (;;) {
     {
       std::lock_guard lock(mu);
@@ -324,8 +324,24 @@ asio::awaitable<void> Server::Impl::Serve(Stream stream, std::shared_ptr<Connect
       conn->timed_out = false;
       conn->SetDeadline(Clock::now() + timeout);
       auto res = ToResponse(error, 11, false);
-      co_await http::async_write(stream, res, kTuple);
-      break;
+      auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
+      if (!wec) {
+        // Lingering close: stop sending, then drain what the client is still sending (bounded),
+        // so closing with unread data does not reset the connection before it reads the answer.
+        boost::system::error_code ignored;
+        Lowest(stream).shutdown(tcp::socket::shutdown_send, ignored);
+        conn->SetDeadline(Clock::now() + std::chrono::seconds(1));
+        std::array<char, 16384> scratch;
+        size_t drained = 0;
+        while (drained < (1u << 20)) {
+          auto [rec, rn] = co_await Lowest(stream).async_read_some(asio::buffer(scratch), kTuple);
+          if (rec) break;
+          drained += rn;
+        }
+      }
+      conn->SetDeadline(Clock::time_point::max());
+      Lowest(stream).close(ignored_close_ec);
+      co_return;
     }
     http::request<http::string_body> req = parser.release();
     if (websocket::is_upgrade(req) && req.target().starts_with("/api/v1/stream")) {

@@ -46,8 +46,9 @@ Json ResultDocument(const Json& result, const DocumentContext& ctx);
 // The operation's result back from a document made by ResultDocument.
 Result<Json> DecodeResult(const Json& document);
 
-Json ErrorObject(const Error& error, const std::string& request_id = {});
-Json ErrorDocument(const Error& error, const std::string& request_id = {});
+// `status` overrides the category's HTTP status (413, 415, 431, ... have no category of their own).
+Json ErrorObject(const Error& error, const std::string& request_id = {}, int status = 0);
+Json ErrorDocument(const Error& error, const std::string& request_id = {}, int status = 0);
 // The Error carried by an error document; `http_status` decides the category when the document
 // is not an Arsenal one (a proxy's error page, say).
 Error DecodeError(const Json& document, int http_status);

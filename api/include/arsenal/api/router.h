@@ -80,7 +80,9 @@ class Router {
   std::variant<Principal, HttpResponse> AuthorizeStream(const HttpRequest& request);
 
   // An error as a JSON:API error document response.
-  static HttpResponse ErrorResponse(const Error& error, const std::string& request_id);
+  // `status` overrides the category's status (405, 406, 413, 415, 426, 431).
+  static HttpResponse ErrorResponse(const Error& error, const std::string& request_id,
+                                    int status = 0);
 
   struct Route;  // implementation details, declared here for the .cc's helpers
   struct Table;
