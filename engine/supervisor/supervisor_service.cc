@@ -172,6 +172,7 @@ struct SupervisorService::Impl {
   uint64_t enqueued = 0;
   uint64_t written = 0;
   bool wstop = false;
+  int flush_requests = 0;
   std::thread writer;
   uint64_t history_since_prune = 0;
 
@@ -535,7 +536,10 @@ struct SupervisorService::Impl {
   void Flush() {
     std::unique_lock lock(wmu);
     const uint64_t target = enqueued;
+    ++flush_requests;
+    wcv.notify_all();
     wdone.wait(lock, [&] { return written >= target || wstop; });
+    --flush_requests;
   }
 
   void WriterLoop() {
@@ -543,6 +547,10 @@ struct SupervisorService::Impl {
     while (true) {
       wcv.wait(lock, [&] { return wstop || !writes.empty(); });
       if (writes.empty() && wstop) return;
+      // Coalesce: restarts come in bursts, and waking up per restart would compete with the
+      // restart itself for the CPU. A Flush() cuts the wait short.
+      wcv.wait_for(lock, std::chrono::milliseconds(25),
+                   [&] { return wstop || flush_requests > 0; });
       std::deque<Write> batch;
       batch.swap(writes);
       lock.unlock();
