@@ -136,7 +136,8 @@ TEST_F(ApiTest, ContentNegotiation) {
 TEST_F(ApiTest, SparseFieldsets) {
   auto r = Do("GET", "/api/v1/widgets?fields[widgets]=color", admin_key_);
   ASSERT_EQ(r.status, 200) << r.body;
-  for (const auto& res : r.json()["data"]) {
+  const Json doc = r.json();
+  for (const auto& res : doc["data"]) {
     EXPECT_EQ(res["attributes"].size(), 1u);
     EXPECT_TRUE(res["attributes"].contains("color"));
   }

@@ -61,7 +61,8 @@ TEST_F(ListsTest, ComparisonFiltersAndLimits) {
               admin_key_);
   ASSERT_EQ(r.status, 200) << r.body;
   ASSERT_FALSE(r.json()["data"].empty());
-  for (const auto& res : r.json()["data"]) {
+  const Json doc = r.json();
+  for (const auto& res : doc["data"]) {
     EXPECT_GE(res["attributes"]["size"].get<int>(), 15);
     EXPECT_NE(res["attributes"]["color"], "green");
   }
@@ -79,7 +80,8 @@ class BatchHttpTest : public ApiTest {
     auto r = Do("GET", "/api/v1/items", admin_key_);
     EXPECT_EQ(r.status, 200) << r.body;
     std::set<std::string> ids;
-    for (const auto& res : r.json()["data"]) ids.insert(res["id"].get<std::string>());
+    const Json doc = r.json();
+    for (const auto& res : doc["data"]) ids.insert(res["id"].get<std::string>());
     return ids;
   }
 };
