@@ -808,9 +808,10 @@ SupervisorService::~SupervisorService() {
     std::promise<void> fenced;
     asio::post(d.io, [&d, &fenced] {
       *d.alive = false;
-      for (auto& [uid, node] : d.nodes) {
-        for (auto& [id, timer] : node->timers) timer->cancel();
-      }
+      // Loop objects (timers) are destroyed on the loop thread.
+      d.nodes.clear();
+      d.by_path.clear();
+      d.by_process.clear();
       fenced.set_value();
     });
     fenced.get_future().wait_for(std::chrono::seconds(10));
