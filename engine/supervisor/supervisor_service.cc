@@ -528,9 +528,11 @@ struct SupervisorService::Impl {
 
   void Enqueue(Write w) {
     std::lock_guard lock(wmu);
+    // Only the first write of a batch wakes the writer; the rest join the batch it coalesces.
+    const bool first = writes.empty();
     writes.push_back(std::move(w));
     ++enqueued;
-    wcv.notify_one();
+    if (first) wcv.notify_one();
   }
 
   void Flush() {
