@@ -664,6 +664,10 @@ struct SupervisorService::Impl {
       f.reason = row["reason"].is_string() ? row["reason"].get<std::string>() : "";
       f.time_unix_ms = row["updated_unix_ms"].get<int64_t>();
       f.source = Json::parse(row["spec"].get<std::string>(), nullptr, false);
+      if (!restore && f.state == "running") {
+        f.state = "stopped";
+        f.reason = "not restored (supervisor.restore is false)";
+      }
       finished[row["id"].get<std::string>()] = std::move(f);
     }
   }
