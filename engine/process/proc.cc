@@ -12,6 +12,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "arsenal/base/syscalls.h"
 #include "arsenal/base/unique_fd.h"
 #include "arsenal/engine/process_inspect.h"
 
@@ -295,7 +296,9 @@ std::vector<pid_t> ListHostPids() {
 std::optional<ProcUsage> ReadProcUsage(pid_t pid, int pidfd) {
   auto st = ReadProcStat(pid);
   if (!st) return std::nullopt;
-  if (pidfd >= 0 && !PidfdRefersTo(pidfd, pid)) return std::nullopt;
+  // Signal 0 through the pidfd (one syscall, cheaper than reading fdinfo) fails with ESRCH once
+  // the process has been reaped, i.e. once its pid could have been reused.
+  if (pidfd >= 0 && sys::PidfdSendSignal(pidfd, 0, nullptr, 0) != 0) return std::nullopt;
   return ProcUsage{st->rss_pages * PageSizeBytes(),
                    ClockTicksToMs(st->utime_ticks + st->stime_ticks), st->num_threads};
 }

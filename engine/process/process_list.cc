@@ -6,6 +6,7 @@
 
 #include <fnmatch.h>
 #include <openssl/evp.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <variant>
@@ -129,7 +130,8 @@ struct Query {
   std::optional<Json> after;
   std::optional<Json> before;
   std::string scope = "managed";
-  bool needs_usage = false;
+  bool needs_usage = false;        // the filter or sort reads resource fields
+  bool include_resources = false;  // items carry memory_rss_bytes, cpu_ms, threads
 };
 
 std::string Base64UrlEncode(const std::string& data) {
@@ -207,6 +209,13 @@ Result<Query> ParseQuery(const Json& params) {
           ValidationError("list.invalid_scope", "scope must be managed, host or all", "scope"));
     }
     q.scope = scope->get<std::string>();
+  }
+  if (auto inc = params.find("include_resources"); inc != params.end()) {
+    if (!inc->is_boolean()) {
+      return Fail(ValidationError("list.invalid_include", "include_resources must be a boolean",
+                                  "include_resources"));
+    }
+    q.include_resources = inc->get<bool>();
   }
   if (auto page = params.find("page"); page != params.end()) {
     if (!page->is_object())
@@ -467,7 +476,10 @@ class Lister {
 
   Json Item(Row& row) {
     const Entry* e = row.entry;
-    if (!row.usage_read && (e == nullptr || !e->exit)) {
+    // /proc reads dominate the cost of a page (tens of microseconds per process), so resource
+    // fields are read only when asked for or already read for the filter/sort.
+    const bool resources = q_.include_resources || q_.needs_usage;
+    if (resources && !row.usage_read && (e == nullptr || !e->exit)) {
       row.usage = ReadProcUsage(row.pid, e != nullptr ? e->pidfd.get() : -1);
       row.usage_read = true;
     }
@@ -496,7 +508,9 @@ class Lister {
       item["exit"] = nullptr;
       item["exit_code"] = nullptr;
     }
-    if (row.usage) {
+    if (!resources) {
+      // not requested: see include_resources
+    } else if (row.usage) {
       item["memory_rss_bytes"] = row.usage->rss_bytes;
       item["cpu_ms"] = row.usage->cpu_ms;
       item["threads"] = row.usage->threads;
@@ -520,6 +534,94 @@ class Lister {
   int64_t now_steady_ns_;
 };
 
+Json PageJson(Lister& lister, const std::vector<Row*>& page, bool before_window,
+              bool after_window) {
+  Json items = Json::array();
+  for (Row* r : page) items.push_back(lister.Item(*r));
+  Json out = {{"items", std::move(items)}, {"next_cursor", nullptr}, {"prev_cursor", nullptr}};
+  if (!page.empty()) {
+    if (after_window) out["next_cursor"] = lister.CursorOf(*page.back());
+    if (before_window) out["prev_cursor"] = lister.CursorOf(*page.front());
+  }
+  return out;
+}
+
+// The common case, sorted by id (creation order): the table's map is already in that order, so
+// a page is found by walking from the cursor and visiting about one page of entries instead of
+// the whole table.
+template <typename Fill>
+Json ListByIdLocked(const ProcessTable::Impl& d, const Query& q, Lister& lister, Fill fill) {
+  using It = decltype(d.entries)::const_iterator;
+  const bool desc = q.sort[0].second;
+  // Visits entries from `it` upwards (ascending seq) or downwards; `visit` returns false to stop.
+  auto walk = [&](It it, bool up, auto&& visit) {
+    if (up) {
+      for (; it != d.entries.end(); ++it) {
+        if (!visit(it->second.get())) return;
+      }
+    } else {
+      while (it != d.entries.begin()) {
+        --it;
+        if (!visit(it->second.get())) return;
+      }
+    }
+  };
+  auto matches = [&](const Entry* e) {
+    Row r;
+    fill(r, e);
+    return lister.Matches(r);
+  };
+  const size_t want = q.page_size + 1;  // one more tells whether the far side has more
+  std::vector<Row> collected;
+  collected.reserve(want);
+  auto collect = [&](const Entry* e) {
+    Row r;
+    fill(r, e);
+    if (lister.Matches(r)) collected.push_back(std::move(r));
+    return collected.size() < want;
+  };
+  bool other_side = false;  // a matching entry exists on the cursor's other side
+  auto find_other = [&](const Entry* e) {
+    other_side = matches(e);
+    return !other_side;
+  };
+  std::vector<Row*> page;
+  bool before_window = false, after_window = false;
+  if (q.before) {
+    const uint64_t c = q.before->back().get<uint64_t>();
+    // Towards the start of the order from the cursor, then reversed into page order.
+    if (!desc) {
+      walk(d.entries.lower_bound(c), false, collect);
+      walk(d.entries.lower_bound(c), true, find_other);
+    } else {
+      walk(d.entries.upper_bound(c), true, collect);
+      walk(d.entries.upper_bound(c), false, find_other);
+    }
+    before_window = collected.size() > q.page_size;
+    after_window = other_side;
+    if (before_window) collected.pop_back();
+    for (auto it = collected.rbegin(); it != collected.rend(); ++it) page.push_back(&*it);
+  } else {
+    if (q.after) {
+      const uint64_t c = q.after->back().get<uint64_t>();
+      if (!desc) {
+        walk(d.entries.upper_bound(c), true, collect);
+        walk(d.entries.upper_bound(c), false, find_other);
+      } else {
+        walk(d.entries.lower_bound(c), false, collect);
+        walk(d.entries.lower_bound(c), true, find_other);
+      }
+    } else {
+      walk(desc ? d.entries.end() : d.entries.begin(), !desc, collect);
+    }
+    before_window = other_side;
+    after_window = collected.size() > q.page_size;
+    if (after_window) collected.pop_back();
+    for (Row& r : collected) page.push_back(&r);
+  }
+  return PageJson(lister, page, before_window, after_window);
+}
+
 }  // namespace
 
 Result<Json> ListProcesses(ProcessTable& table, const Json& params) {
@@ -535,19 +637,23 @@ Result<Json> ListProcesses(ProcessTable& table, const Json& params) {
   }
 
   std::shared_lock lock(d.mu);
+  auto fill = [](Row& r, const Entry* e) {
+    r.entry = e;
+    r.pid = e->pid;
+    r.tiebreak = e->seq;
+    r.name = e->spec.name.empty()
+                 ? BasenameView(e->spec.argv.empty() ? std::string_view() : e->spec.argv[0])
+                 : std::string_view(e->spec.name);
+    r.state = ProcessStateName(e->state);
+  };
+  Lister lister(q, process_internal::NowSteadyNs());
+  if (q.scope == "managed" && q.sort.size() == 1 && q.sort[0].first == Field::kId) {
+    return ListByIdLocked(d, q, lister, fill);
+  }
   std::vector<Row> rows;
   rows.reserve((q.scope != "host" ? d.entries.size() : 0) + host.size());
   if (q.scope != "host") {
-    for (const auto& [seq, e] : d.entries) {
-      Row& r = rows.emplace_back();
-      r.entry = e.get();
-      r.pid = e->pid;
-      r.tiebreak = seq;
-      r.name = e->spec.name.empty()
-                   ? BasenameView(e->spec.argv.empty() ? std::string_view() : e->spec.argv[0])
-                   : std::string_view(e->spec.name);
-      r.state = ProcessStateName(e->state);
-    }
+    for (const auto& [seq, e] : d.entries) fill(rows.emplace_back(), e.get());
   }
   for (const ProcStat& st : host) {
     if (q.scope == "all" && d.live_pids.contains(st.pid)) continue;  // listed as managed
@@ -560,7 +666,6 @@ Result<Json> ListProcesses(ProcessTable& table, const Json& params) {
     r.id_storage = "host-" + std::to_string(st.pid);
   }
 
-  Lister lister(q, process_internal::NowSteadyNs());
   // Filter, and split off what lies on the far side of the cursor.
   std::vector<Row*> window;
   window.reserve(rows.size());
@@ -603,14 +708,7 @@ Result<Json> ListProcesses(ProcessTable& table, const Json& params) {
     std::sort(page.begin(), page.end(), less);
   }
 
-  Json items = Json::array();
-  for (Row* r : page) items.push_back(lister.Item(*r));
-  Json out = {{"items", std::move(items)}, {"next_cursor", nullptr}, {"prev_cursor", nullptr}};
-  if (!page.empty()) {
-    if (after_window) out["next_cursor"] = lister.CursorOf(*page.back());
-    if (before_window) out["prev_cursor"] = lister.CursorOf(*page.front());
-  }
-  return out;
+  return PageJson(lister, page, before_window, after_window);
 }
 
 Json ProcessListParamsProperties() {
@@ -650,6 +748,11 @@ Json ProcessListParamsProperties() {
         {"description",
          "comma-separated fields, '-' for descending; fields: id, pid, name, state, sandbox, "
          "supervisor, managed, memory_rss_bytes, cpu_ms, restarts, exit_code, started_unix_ms"}}},
+      {"include_resources",
+       {{"type", "boolean"},
+        {"description",
+         "add memory_rss_bytes, cpu_ms and threads (read from /proc) to each "
+         "item; implied when the filter or sort uses them"}}},
       {"scope",
        {{"type", "string"},
         {"enum", {"managed", "host", "all"}},

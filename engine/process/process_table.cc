@@ -1126,7 +1126,7 @@ ProcessTable::~ProcessTable() {
     // instead of waiting.
     ::fcntl(e->pidfd.get(), F_SETFL, ::fcntl(e->pidfd.get(), F_GETFL) & ~O_NONBLOCK);
     if (sys::WaitPidfd(e->pidfd.get(), &info, WEXITED) == 0) {
-      d.log->info("shutdown: killed {} (pid {})", e->id, e->pid);
+      d.log->debug("shutdown: killed {} (pid {})", e->id, e->pid);
     } else {
       d.log->warn("shutdown: cannot reap {} (pid {}): {}", e->id, e->pid, std::strerror(errno));
     }

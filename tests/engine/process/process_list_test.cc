@@ -79,6 +79,15 @@ TEST_F(ProcessListTest, FiltersSortsAndPages) {
   EXPECT_EQ(Ids(List(Json::object())), (std::vector<std::string>{a, b, c, q->id}));
   EXPECT_EQ(Ids(List({{"sort", "-id"}})), (std::vector<std::string>{q->id, c, b, a}));
   EXPECT_EQ(Ids(List({{"sort", "name"}})), (std::vector<std::string>{b, q->id, a, c}));
+  // Descending id with cursors (walks the table backwards).
+  Json desc = List({{"sort", "-id"}, {"page", {{"size", 3}}}});
+  EXPECT_EQ(Ids(desc), (std::vector<std::string>{q->id, c, b}));
+  Json desc2 = List({{"sort", "-id"}, {"page", {{"size", 3}, {"after", desc["next_cursor"]}}}});
+  EXPECT_EQ(Ids(desc2), (std::vector<std::string>{a}));
+  Json desc_back =
+      List({{"sort", "-id"}, {"page", {{"size", 3}, {"before", desc2["prev_cursor"]}}}});
+  EXPECT_EQ(Ids(desc_back), (std::vector<std::string>{q->id, c, b}));
+  EXPECT_TRUE(desc_back["prev_cursor"].is_null());
   EXPECT_EQ(Ids(List({{"filter", {{"label", "team=web"}}}})), (std::vector<std::string>{a, c}));
   EXPECT_EQ(Ids(List({{"filter", {{"supervisor", "sup-1"}}}, {"sort", "-name"}})),
             (std::vector<std::string>{c, a}));
@@ -106,7 +115,8 @@ TEST_F(ProcessListTest, FiltersSortsAndPages) {
   EXPECT_EQ(Ids(back), (std::vector<std::string>{a, b}));
   EXPECT_TRUE(back["prev_cursor"].is_null());
 
-  const Json item = List({{"filter", {{"id", a}}}})["items"][0];
+  EXPECT_FALSE(List({{"filter", {{"id", a}}}})["items"][0].contains("memory_rss_bytes"));
+  const Json item = List({{"filter", {{"id", a}}}, {"include_resources", true}})["items"][0];
   EXPECT_EQ(item["name"], "web-1");
   EXPECT_EQ(item["state"], "running");
   EXPECT_EQ(item["supervisor"], "sup-1");

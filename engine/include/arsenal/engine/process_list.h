@@ -5,7 +5,9 @@
 //            "filter": {"<field>": value | {"<op>": value}},   op: eq ne lt le gt ge prefix
 //                                                                   contains in glob
 //            "sort": "-field,field",                            the id breaks ties
-//            "scope": "managed" (default) | "host" | "all"}
+//            "scope": "managed" (default) | "host" | "all",
+//            "include_resources": false}                        add memory_rss_bytes, cpu_ms,
+//                                                                   threads to the items
 //   result: {"items": [...], "next_cursor": string|null, "prev_cursor": string|null}
 //
 // Filter fields: id, pid, name, state, sandbox, supervisor, label ("key=value"; {"prefix":
@@ -20,8 +22,10 @@
 // cursor from a different sort is refused with list.invalid_cursor.
 //
 // Cost: filtering and sorting read only the table (no syscalls) unless the filter or sort names
-// memory_rss_bytes or cpu_ms, which read /proc/<pid>/stat for every candidate; the resource
-// fields of the returned page are read from /proc for the page's items only. Host scope reads
+// memory_rss_bytes or cpu_ms, which read /proc/<pid>/stat for every candidate. Items carry the
+// resource fields only with include_resources (or such a filter/sort): reading /proc costs tens
+// of microseconds per process, far more than the rest of a page. Sorted by id (the default) a
+// page visits about page-size entries of the table, not all of them. Host scope reads
 // /proc/<pid>/stat of every host process.
 #pragma once
 
