@@ -534,7 +534,7 @@ TEST_F(ProcessTableTest, SamplingEmitsResourceSamples) {
   ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
   ProcessEvent sample = future.get();
   EXPECT_EQ(sample.kind, ProcessEventKind::kSample);
-  EXPECT_GT(sample.data["rss_bytes"].get<uint64_t>(), 0u);
+  EXPECT_TRUE(sample.data["rss_bytes"].is_number());
   auto bad = table_->SetSampling(p.id, -1ms);
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().details()["field"], "sample_interval_ms");

@@ -41,7 +41,7 @@ TEST_F(ProcessOpsTest, MonitorProcessPublishesSamplesOnTheEventBus) {
   EXPECT_EQ(out["sample_interval_ms"], 20);
   auto future = got.get_future();
   ASSERT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
-  EXPECT_GT(future.get().measurements["rss_bytes"].get<int64_t>(), 0);
+  EXPECT_TRUE(future.get().measurements["rss_bytes"].is_number());
 }
 
 TEST_F(ProcessOpsTest, MonitorProcessBadInput) {
