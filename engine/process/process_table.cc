@@ -514,6 +514,11 @@ void ProcessTable::Impl::Emit(ProcessEventKind kind, const Entry& entry, Json da
     engine.events().Emit("arsenal.process." + std::string(ProcessEventName(kind)),
                          std::move(measurements), std::move(metadata));
   }
+  {
+    // Nobody subscribed: no need to wake the loop (the common case for one-shot processes).
+    std::lock_guard lock(subs_mu);
+    if (subs.empty()) return;
+  }
   if (OnLoopThread()) {
     Deliver(event, entry.generation);
   } else {
@@ -556,8 +561,6 @@ void ProcessTable::Impl::Deliver(const ProcessEvent& event, uint64_t generation)
 
 void ProcessTable::Impl::Watch(std::shared_ptr<Entry> entry) {
   const uint64_t gen = entry->generation;
-  entry->pid_watch = std::make_unique<asio::posix::stream_descriptor>(io, entry->pidfd.get());
-  ArmPidfd(entry, gen);
   if (entry->out.pipe) {
     entry->out.watch = std::make_unique<asio::posix::stream_descriptor>(io, entry->out.pipe.get());
     ArmCapture(entry, true);
@@ -568,6 +571,10 @@ void ProcessTable::Impl::Watch(std::shared_ptr<Entry> entry) {
   }
   if (entry->stdin_pipe) PumpStdin(entry);
   if (entry->sample_interval.count() > 0) ArmSampling(entry, gen);
+  // Last: the exit path (CompleteExit) tears down what is armed above, so everything must be in
+  // place before it can run (Start calls this from the caller's thread).
+  entry->pid_watch = std::make_unique<asio::posix::stream_descriptor>(io, entry->pidfd.get());
+  ArmPidfd(entry, gen);
 }
 
 void ProcessTable::Impl::ArmPidfd(std::shared_ptr<Entry> entry, uint64_t generation) {
@@ -953,15 +960,26 @@ void ProcessTable::Impl::DetachLoopObjects(Entry& e) {
 
 void ProcessTable::Impl::ArmSigchld() {
   if (!sigchld_watch) return;
-  sigchld_watch->async_wait(asio::posix::stream_descriptor::wait_read,
-                            [this, alive = alive](const boost::system::error_code& ec) {
-                              if (ec || !*alive) return;
-                              uint64_t count;
-                              [[maybe_unused]] ssize_t n =
-                                  ::read(sigchld_event.get(), &count, sizeof(count));
-                              ReapOrphans();
-                              ArmSigchld();
-                            });
+  sigchld_watch->async_wait(
+      asio::posix::stream_descriptor::wait_read,
+      [this, alive = alive](const boost::system::error_code& ec) {
+        if (ec || !*alive) return;
+        uint64_t count;
+        [[maybe_unused]] ssize_t n = ::read(sigchld_event.get(), &count, sizeof(count));
+        // Most SIGCHLDs are managed children, already handled through
+        // their pidfds; scanning for orphans once per burst keeps the
+        // scan off every exit's path.
+        if (!reap_timer) {
+          reap_timer = std::make_unique<asio::steady_timer>(io);
+          reap_timer->expires_after(std::chrono::milliseconds(20));
+          reap_timer->async_wait([this, alive = alive](const boost::system::error_code& e) {
+            if (e || !*alive) return;
+            reap_timer.reset();
+            ReapOrphans();
+          });
+        }
+        ArmSigchld();
+      });
 }
 
 void ProcessTable::Impl::ReapOrphans() {
@@ -1103,6 +1121,7 @@ ProcessTable::~ProcessTable() {
       d.sigchld_watch->release();
       d.sigchld_watch.reset();
     }
+    d.reap_timer.reset();
   };
   if (d.OnLoopThread()) {
     teardown();
@@ -1216,9 +1235,6 @@ Result<ProcessSnapshot> ProcessTable::Start(ProcessSpec spec, StartOptions optio
     d.subs.emplace(d.next_sub++, process_internal::Subscription{entry->id, options.event_mask,
                                                                 std::move(options.on_event)});
   }
-  asio::post(d.io, [&d, alive = d.alive, entry] {
-    if (*alive) d.Watch(entry);
-  });
   ProcessSnapshot snapshot;
   {
     std::shared_lock lock(d.mu);
@@ -1226,7 +1242,11 @@ Result<ProcessSnapshot> ProcessTable::Start(ProcessSpec spec, StartOptions optio
   }
   d.log->debug("started {} (pid {}) {} for {}", entry->id, entry->pid, entry->spec.argv[0],
                options.requested_by.empty() ? "-" : options.requested_by);
+  // "started" is queued for subscribers before the pidfd is armed, so they never see the exit
+  // first. Arming from this thread (Asio's reactor registration is thread-safe, and nothing else
+  // touches this entry's watches until they fire) saves a loop wake-up per start.
   d.Emit(ProcessEventKind::kStarted, *entry, Json::object());
+  d.Watch(entry);
   return snapshot;
 }
 

@@ -130,6 +130,7 @@ struct ProcessTable::Impl {
   // Orphan reaping.
   UniqueFd sigchld_event;  // eventfd written by the SIGCHLD handler
   std::unique_ptr<boost::asio::posix::stream_descriptor> sigchld_watch;
+  std::unique_ptr<boost::asio::steady_timer> reap_timer;  // a pending orphan scan (loop only)
   bool set_subreaper = false;
   std::atomic<std::thread::id> loop_thread{};
   uint64_t oom_kills_seen = 0;
