@@ -39,6 +39,17 @@ std::string UnknownProperty(const std::string& description) {
   return description.substr(pos, end - pos);
 }
 
+// valijson: "Missing required property 'n'."
+std::string MissingProperty(const std::string& description) {
+  static constexpr std::string_view kMarker = "required property '";
+  auto pos = description.find(kMarker);
+  if (pos == std::string::npos) return {};
+  pos += kMarker.size();
+  auto end = description.find('\'', pos);
+  if (end == std::string::npos) return {};
+  return description.substr(pos, end - pos);
+}
+
 }  // namespace
 
 struct CompiledSchema::Impl {
@@ -75,7 +86,9 @@ Status CompiledSchema::Validate(const Json& document, const std::string& error_c
   valijson::ValidationResults::Error error;
   while (results.popError(error)) {
     std::string field = FieldPath(error.context);
-    if (auto unknown = UnknownProperty(error.description); !unknown.empty()) {
+    if (auto missing = MissingProperty(error.description); !missing.empty()) {
+      field = field.empty() ? missing : field + "." + missing;
+    } else if (auto unknown = UnknownProperty(error.description); !unknown.empty()) {
       field = field.empty() ? unknown : field + "." + unknown;
       error.description = "unknown field '" + unknown + "'";
     }
