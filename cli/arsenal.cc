@@ -85,8 +85,11 @@ int main(int argc, char** argv) {
     sub->group(op.family);
     const Json& props = op.params_schema.value("properties", Json::object());
     for (const auto& [field, schema] : props.items()) {
-      auto* opt = sub->add_option("--" + field, flag_values[op.name][field],
-                                  schema.contains("description") && schema["description"].is_string() ? schema["description"].get<std::string>() : TypeOf(schema));
+      auto* opt =
+          sub->add_option("--" + field, flag_values[op.name][field],
+                          schema.contains("description") && schema["description"].is_string()
+                              ? schema["description"].get<std::string>()
+                              : TypeOf(schema));
       const Json required = op.params_schema.value("required", Json::array());
       if (std::find(required.begin(), required.end(), field) != required.end()) opt->required();
     }
