@@ -81,9 +81,9 @@ TEST_F(EngineTest, ValidationNamesTheField) {
     Json params;
     std::string field;
   } cases[] = {
-      {Json::object(), "n"},                 // missing required n
-      {{{"n", "x"}}, "n"},                   // wrong type
-      {{{"n", -1}}, "n"},                    // below minimum
+      {Json::object(), "n"},                   // missing required n
+      {{{"n", "x"}}, "n"},                     // wrong type
+      {{{"n", -1}}, "n"},                      // below minimum
       {{{"n", 1}, {"extra", true}}, "extra"},  // unknown field
   };
   for (const auto& c : cases) {

@@ -63,9 +63,12 @@ TEST(EventBusTest, DetachStopsDelivery) {
 TEST(EventBusTest, FailingHandlerIsIsolatedAndCounted) {
   EventBus bus;
   int good = 0;
-  bus.Attach("x", [](const Event&) { throw std::runtime_error("boom"); }, "bad");
-  bus.Attach("x", [](const Event&) { throw 42; }, "worse");
-  bus.Attach("x", [&](const Event&) { ++good; }, "good");
+  bus.Attach(
+      "x", [](const Event&) { throw std::runtime_error("boom"); }, "bad");
+  bus.Attach(
+      "x", [](const Event&) { throw 42; }, "worse");
+  bus.Attach(
+      "x", [&](const Event&) { ++good; }, "good");
   for (int i = 0; i < 3; ++i) bus.Emit("x");
   bus.Flush();
   EXPECT_EQ(good, 3);

@@ -62,8 +62,14 @@ TEST(RegistryTest, RejectsMalformedDeclarations) {
       {"bad method", [](Operation& o) { o.http_method = "FETCH"; }},
       {"bad path", [](Operation& o) { o.http_path = "/v2/x"; }},
       {"no handler", [](Operation& o) { o.handler = nullptr; }},
-      {"non-object schema", [](Operation& o) { o.params_schema = {{"type", "array"}}; }},
-      {"uncompilable schema", [](Operation& o) { o.params_schema = {{"type", "object"}, {"properties", {{"x", {{"type", 5}}}}}}; }},
+      {"non-object schema",
+       [](Operation& o) {
+         o.params_schema = {{"type", "array"}};
+       }},
+      {"uncompilable schema",
+       [](Operation& o) {
+         o.params_schema = {{"type", "object"}, {"properties", {{"x", {{"type", 5}}}}}};
+       }},
   };
   for (const auto& c : cases) {
     Registry registry;

@@ -15,7 +15,8 @@ TEST(StoreTest, RunQueryAndTypedBinds) {
   ASSERT_TRUE((*store)->Exec("CREATE TABLE t(i INTEGER, r REAL, s TEXT, n TEXT, j TEXT)"));
   ASSERT_TRUE((*store)->Run("INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5)",
                             {42, 1.5, "it's", nullptr, Json{{"k", true}}}));
-  ASSERT_TRUE((*store)->Run("INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5)", {true, 2.0, "b", "x", 7u}));
+  ASSERT_TRUE(
+      (*store)->Run("INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5)", {true, 2.0, "b", "x", 7u}));
   auto rows = (*store)->Query("SELECT * FROM t WHERE i = ?1", {42});
   ASSERT_TRUE(rows);
   ASSERT_EQ(rows->size(), 1u);
@@ -104,7 +105,8 @@ TEST(AuditLogTest, DigestIsStableAndHidesValues) {
 }
 
 TEST(AuditLogTest, PersistsInAFileDatabase) {
-  const auto dir = std::filesystem::temp_directory_path() / ("arsenal-audit-" + std::to_string(getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("arsenal-audit-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "a.db").string();
   {
