@@ -3,6 +3,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,9 +42,14 @@ bool IsToken(std::string_view s, std::string_view extra) {
   return true;
 }
 
-Result<std::string> ReadSource(const std::filesystem::path& path, size_t max_bytes) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return Fail(ErrnoError("module.io", "open", path.string(), errno));
+}  // namespace
+
+Result<std::string> ReadModuleFile(const std::filesystem::path& path, size_t max_bytes) {
+  // O_NONBLOCK: a FIFO given as a module path must not hang the caller (it is refused below).
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (!fd) {
+    return Fail(ErrnoError("module.io", "open", path.string(), errno).WithDetail("field", "path"));
+  }
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0)
     return Fail(ErrnoError("module.io", "fstat", path.string(), errno));
@@ -71,17 +77,17 @@ Result<std::string> ReadSource(const std::filesystem::path& path, size_t max_byt
   return bytes;
 }
 
-Status CheckElf(std::string_view bytes, const std::filesystem::path& path) {
+Status CheckElfImage(std::string_view bytes, const std::string& path) {
   if (bytes.size() < sizeof(Elf64_Ehdr) || std::memcmp(bytes.data(), ELFMAG, SELFMAG) != 0) {
-    return Fail(ValidationError("module.not_elf", path.string() + " is not an ELF file", "path")
+    return Fail(ValidationError("module.not_elf", path + " is not an ELF file", "path")
                     .WithHint("build the module as a shared library (.so)"));
   }
   Elf64_Ehdr header;
   std::memcpy(&header, bytes.data(), sizeof(header));
   if (header.e_ident[EI_CLASS] != ELFCLASS64 || header.e_type != ET_DYN) {
-    return Fail(ValidationError("module.not_elf",
-                                path.string() + " is ELF but not a 64-bit shared object", "path")
-                    .WithHint("build the module as a shared library (.so) for this architecture"));
+    return Fail(
+        ValidationError("module.not_elf", path + " is ELF but not a 64-bit shared object", "path")
+            .WithHint("build the module as a shared library (.so) for this architecture"));
   }
   return {};
 }
@@ -102,12 +108,13 @@ std::string Sha256Hex(std::string_view bytes) {
   return hex;
 }
 
-Error TableError(std::string code, const std::filesystem::path& path, std::string what) {
-  return ValidationError(std::move(code), "module " + path.string() + ": " + std::move(what),
-                         "path");
+namespace {
+
+Error TableError(std::string code, const std::string& path, std::string what) {
+  return ValidationError(std::move(code), "module " + path + ": " + std::move(what), "path");
 }
 
-Status ValidateTable(const arsenal_module_table_v1* table, const std::filesystem::path& path) {
+Status ValidateTable(const arsenal_module_table_v1* table, const std::string& path) {
   if (table == nullptr) {
     return Fail(TableError("module.invalid_table", path, "entry point returned NULL")
                     .WithHint("the module refused to load; check its own logs"));
@@ -150,39 +157,61 @@ Status ValidateTable(const arsenal_module_table_v1* table, const std::filesystem
 bool IsValidModuleName(std::string_view name) { return IsToken(name, "_-"); }
 bool IsValidVersion(std::string_view version) { return IsToken(version, "._+-"); }
 
-Result<std::unique_ptr<Library>> Library::Open(const std::filesystem::path& source,
-                                               FileStore& store, size_t max_bytes) {
-  ARSENAL_ASSIGN_OR_RETURN(std::string bytes, ReadSource(source, max_bytes));
-  ARSENAL_TRY(CheckElf(bytes, source));
-  std::unique_ptr<Library> library(new Library());
-  library->sha256_ = Sha256Hex(bytes);
-  ARSENAL_ASSIGN_OR_RETURN(IncomingFile incoming, store.WriteIncoming(bytes));
-
+Status Library::Bind(const std::string& dl_path, const std::string& source) {
   // RTLD_NOW: an unresolved symbol fails here, not in the middle of a call. RTLD_LOCAL: the
   // module's symbols (all versions export the same entry point) never interpose on each other.
-  library->handle_.reset(::dlopen(incoming.path().c_str(), RTLD_NOW | RTLD_LOCAL));
-  if (!library->handle_) {
+  handle_.reset(::dlopen(dl_path.c_str(), RTLD_NOW | RTLD_LOCAL));
+  if (!handle_) {
     const char* why = ::dlerror();
     return Fail(ValidationError("module.load_failed",
-                                "dlopen " + source.string() + ": " + (why ? why : "unknown error"),
-                                "path")
+                                "dlopen " + source + ": " + (why ? why : "unknown error"), "path")
                     .WithHint("check that the module's dependencies are installed and that it "
                               "was built for this system"));
   }
   ::dlerror();
-  void* entry = ::dlsym(library->handle_.get(), ARSENAL_MODULE_ENTRY_POINT);
+  void* entry = ::dlsym(handle_.get(), ARSENAL_MODULE_ENTRY_POINT);
   if (entry == nullptr) {
     return Fail(TableError("module.missing_entry_point", source,
                            "does not export " + std::string(ARSENAL_MODULE_ENTRY_POINT))
                     .WithHint("define the entry point with ARSENAL_MODULE(...) from "
                               "arsenal/module.hpp, or export it with ARSENAL_MODULE_EXPORT"));
   }
-  library->table_ = reinterpret_cast<arsenal_module_entry_v1>(entry)();
-  ARSENAL_TRY(ValidateTable(library->table_, source));
+  table_ = reinterpret_cast<arsenal_module_entry_v1>(entry)();
+  return ValidateTable(table_, source);
+}
 
+Result<std::unique_ptr<Library>> Library::Open(const std::filesystem::path& source,
+                                               FileStore& store, size_t max_bytes) {
+  ARSENAL_ASSIGN_OR_RETURN(std::string bytes, ReadModuleFile(source, max_bytes));
+  ARSENAL_TRY(CheckElfImage(bytes, source.string()));
+  std::unique_ptr<Library> library(new Library());
+  library->sha256_ = Sha256Hex(bytes);
+  ARSENAL_ASSIGN_OR_RETURN(IncomingFile incoming, store.WriteIncoming(bytes));
+  ARSENAL_TRY(library->Bind(incoming.path().string(), source.string()));
   std::string file_name = std::string(library->table_->name) + "@" + library->table_->version +
                           "-" + library->sha256_.substr(0, 16) + ".so";
   ARSENAL_ASSIGN_OR_RETURN(library->file_, store.Commit(std::move(incoming), file_name));
+  return library;
+}
+
+Result<std::unique_ptr<Library>> Library::OpenBytes(std::string_view bytes,
+                                                    const std::string& label) {
+  ARSENAL_TRY(CheckElfImage(bytes, label));
+  std::unique_ptr<Library> library(new Library());
+  library->memfd_.Reset(::memfd_create(label.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!library->memfd_) return Fail(ErrnoError("module.io", "memfd_create", label, errno));
+  for (std::string_view rest = bytes; !rest.empty();) {
+    ssize_t n = ::write(library->memfd_.get(), rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Fail(ErrnoError("module.io", "write", label, errno));
+    rest.remove_prefix(static_cast<size_t>(n));
+  }
+  // The image cannot change under the loader (or be grown into) once sealed.
+  if (::fcntl(library->memfd_.get(), F_ADD_SEALS,
+              F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) {
+    return Fail(ErrnoError("module.io", "fcntl(F_ADD_SEALS)", label, errno));
+  }
+  ARSENAL_TRY(library->Bind("/proc/self/fd/" + std::to_string(library->memfd_.get()), label));
   return library;
 }
 

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "arsenal/base/result.h"
+#include "arsenal/base/unique_fd.h"
 #include "arsenal/module.h"
 #include "src/file_store.h"
 
@@ -32,6 +33,12 @@ class Library {
  public:
   static Result<std::unique_ptr<Library>> Open(const std::filesystem::path& source,
                                                FileStore& store, size_t max_bytes);
+  // Loads a module image received as bytes (the sandboxed plugin host): the ELF checks, then a
+  // sealed memfd named `label` dlopen()ed through /proc/self/fd (needs /proc). The memfd stays
+  // open while the library is loaded, so its /proc path is unique among loaded objects (glibc
+  // matches dlopen() names against loaded ones). No file, no hash; file() is null.
+  static Result<std::unique_ptr<Library>> OpenBytes(std::string_view bytes,
+                                                    const std::string& label);
 
   const arsenal_module_table_v1& table() const { return *table_; }
   std::string_view module_name() const { return table_->name; }
@@ -42,10 +49,13 @@ class Library {
 
  private:
   Library() = default;
+  // dlopen()s `dl_path` and validates the entry point and table; `source` names it in errors.
+  Status Bind(const std::string& dl_path, const std::string& source);
 
   std::string sha256_;
   // Declared before handle_ so that the mapping is gone before the file is unlinked.
   std::shared_ptr<StoredFile> file_;
+  UniqueFd memfd_;  // OpenBytes only; closed after the mapping is gone
   DlHandle handle_;
   const arsenal_module_table_v1* table_ = nullptr;
 };
@@ -97,6 +107,14 @@ class Instance {
   const arsenal_module_table_v1* table_;
   arsenal_module_instance* instance_;
 };
+
+// Reads a module file (a regular file of at most max_bytes). Errors: module.io, module.not_elf
+// (not a regular file), module.too_large; all name the field "path".
+Result<std::string> ReadModuleFile(const std::filesystem::path& path, size_t max_bytes);
+// module.not_elf unless `bytes` is a 64-bit ELF shared object; `source` names it in the message.
+Status CheckElfImage(std::string_view bytes, const std::string& source);
+// Lower-case hex SHA-256.
+std::string Sha256Hex(std::string_view bytes);
 
 // Version and name syntax (also used for file names, so no '/', no leading '.').
 bool IsValidModuleName(std::string_view name);

@@ -84,9 +84,16 @@ struct ModuleVersionInfo {
   std::chrono::system_clock::time_point loaded_at;
 };
 
+// A module's serialised state and the format it is written in.
+struct StateBlob {
+  std::string bytes;
+  uint32_t version = 0;
+};
+
 struct ModuleInfo {
   std::string name;         // the name it is registered under (Load's `name`)
   std::string module_name;  // the name the module declares in its table
+  std::string host;         // the plugin host it runs in (plugin_host.h); empty: in-process
   ModuleVersionInfo current;
   uint64_t calls = 0;         // calls answered (successfully or not) since Load
   uint64_t reloads = 0;       // successful reloads and rollbacks since Load
@@ -148,10 +155,7 @@ class ModuleManager {
   Result<ModuleInfo> Rollback(const std::string& name, const std::string& version);
   // The serving instance's state (snapshot with wanted_state_version 0), taken while calls are
   // briefly blocked. For checkpoints and migration.
-  struct StateBlob {
-    std::string bytes;
-    uint32_t version = 0;
-  };
+  using StateBlob = hotreload::StateBlob;
   Result<StateBlob> Snapshot(const std::string& name);
   // Runs the serving instance's health().
   Status Health(const std::string& name);

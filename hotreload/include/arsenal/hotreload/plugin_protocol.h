@@ -1,0 +1,140 @@
+// The frame protocol between the engine and `arsenal-plugin-host` (the sandboxed plugin host).
+//
+// Purpose: untrusted modules run in a separate, sandboxed process; the engine talks to it over
+// one SOCK_STREAM unix socket (fd 0 of the host) with length-prefixed binary frames. This header
+// is the protocol's specification and its only implementation, shared by both ends.
+//
+// Frame (all integers little-endian):
+//   u32 length                 bytes that follow; kHeaderBytes <= length <= max_frame_bytes
+//   payload:
+//     0  u8   version          kProtocolVersion (1)
+//     1  u8   type             FrameType
+//     2  u16  reserved         0
+//     4  u32  id               request id, echoed by the reply
+//     8  u32  arg              type-specific number (a state version, seccomp flags)
+//    12  u32  count            number of fields, 0..kMaxFields
+//    16  count x { u32 size, size bytes }, exactly filling the payload
+//
+// Requests (engine -> host) and their replies (kOk, or kError with fields [code, category,
+// message]):
+//   kSeal      [bpf]                   arg = SECCOMP_FILTER_FLAG_*   -> kOk
+//              Installs the host's final seccomp filter (classic BPF, 8-byte instructions). Must
+//              be the first request; the host refuses everything else until sealed.
+//   kLoad      [slot, so_bytes]                                      -> kOk [name, version],
+//              dlopen()s the module from a memfd into `slot` (no instance yet).  arg =
+//              state_version
+//   kCreate    [slot, state]           arg = state_version           -> kOk
+//              create() from the state, then health(); the instance serves the slot.
+//   kCall      [slot, method, input]                                 -> kOk [output]
+//   kSnapshot  [slot]                  arg = wanted_state_version    -> kOk [state], arg = version
+//   kHealth    [] (host alive) or [slot]                             -> kOk
+//   kUnload    [slot]                                                -> kOk
+//              destroy() the instance and dlclose() the module.
+// One request is in flight at a time; the host answers each with exactly one reply, in order.
+//
+// Bounds and bad input: a frame longer than max_frame_bytes or shorter than the header, an
+// unknown version or type, a non-zero reserved field, too many fields, or fields that do not
+// exactly fill the payload is a plugin.bad_frame / plugin.frame_too_large error, never a crash.
+// FrameChannel skips the bytes of a rejected frame so the stream stays in sync: the host answers
+// a bad request with kError and keeps serving. The engine treats a bad reply as a broken host.
+//
+// Security: the engine must treat everything the host sends as untrusted (the host process runs
+// plugin code): replies are bounded by max_frame_bytes, error codes and messages are validated and
+// truncated before they reach an API caller (see plugin_host.h).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "arsenal/base/result.h"
+
+namespace arsenal::hotreload::plugin {
+
+inline constexpr uint8_t kProtocolVersion = 1;
+inline constexpr size_t kPrefixBytes = 4;
+inline constexpr size_t kHeaderBytes = 16;
+inline constexpr size_t kMaxFields = 4;
+// Smallest max_frame_bytes a channel accepts, and the default (large enough for a module image).
+inline constexpr size_t kMinFrameBytes = 4096;
+inline constexpr size_t kDefaultMaxFrameBytes = 64u << 20;
+// Longest error message a host sends (and the engine keeps).
+inline constexpr size_t kMaxErrorMessageBytes = 4096;
+
+enum class FrameType : uint8_t {
+  kSeal = 1,
+  kLoad = 2,
+  kCreate = 3,
+  kCall = 4,
+  kSnapshot = 5,
+  kHealth = 6,
+  kUnload = 7,
+  kOk = 0x80,
+  kError = 0x81,
+};
+// "seal", "load", ..., "ok", "error"; "unknown" for other values.
+std::string_view FrameTypeName(FrameType type);
+
+struct Frame {
+  FrameType type = FrameType::kHealth;
+  uint32_t id = 0;
+  uint32_t arg = 0;
+  std::vector<std::string> fields;
+};
+
+// Bytes EncodeFrame appends for `frame` (prefix included).
+size_t EncodedFrameSize(const Frame& frame);
+// Appends the length prefix and payload. Precondition: fields.size() <= kMaxFields.
+void EncodeFrame(const Frame& frame, std::string* out);
+// Decodes one payload (without the length prefix). Error plugin.bad_frame (validation) with
+// details.reason and, when the header was readable, details.id.
+Result<Frame> DecodePayload(std::string_view payload);
+
+// An error reply carrying `error` (code, category name, message truncated to
+// kMaxErrorMessageBytes).
+Frame ErrorReply(uint32_t id, const Error& error);
+
+// Reads and writes whole frames on a connected stream socket.
+//
+// Deadlines: Read/Write with a finite deadline poll() before blocking, so they work on blocking
+// and non-blocking sockets alike; with kNoDeadline they block. Writes use MSG_NOSIGNAL (a closed
+// peer is an error, not SIGPIPE).
+// Errors (stable codes): plugin.closed (EOF or EPIPE/ECONNRESET: the peer is gone),
+// plugin.timeout, plugin.frame_too_large, plugin.bad_frame, plugin.io (other errno).
+// After plugin.bad_frame or plugin.frame_too_large the rejected frame's bytes are skipped (at the
+// next Read), so the channel stays usable; after the other errors it should be closed.
+// Not thread-safe; the fd is borrowed.
+class FrameChannel {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr Clock::time_point kNoDeadline = Clock::time_point::max();
+
+  FrameChannel(int fd, size_t max_frame_bytes);
+
+  Result<Frame> Read(Clock::time_point deadline = kNoDeadline);
+  Status Write(const Frame& frame, Clock::time_point deadline = kNoDeadline);
+  // Writes already-encoded bytes (one or more frames, or anything: for tests of bad input).
+  Status WriteRaw(std::string_view bytes, Clock::time_point deadline = kNoDeadline);
+
+  size_t max_frame_bytes() const { return max_frame_bytes_; }
+  int fd() const { return fd_; }
+
+ private:
+  // Appends at least one byte to the buffer (up to `want` more bytes).
+  Status Fill(size_t want, Clock::time_point deadline);
+  Status WaitFor(short events, Clock::time_point deadline);
+  size_t Buffered() const { return end_ - begin_; }
+
+  int fd_;
+  size_t max_frame_bytes_;
+  std::string buffer_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+  uint64_t discard_ = 0;  // bytes of a rejected frame still to skip
+  std::string out_;       // reused encoding buffer
+};
+
+}  // namespace arsenal::hotreload::plugin
