@@ -57,24 +57,48 @@ int SetupStdio(const Prepared& p) {
   return 0;
 }
 
-// Closes every fd from 3 up except the (at most two) given ones: whatever the caller's process
+// Closes every fd from 3 up except the (at most three) given ones: whatever the caller's process
 // holds (this machine hands every process fds 10 and 251) must not reach the sandbox.
-int CloseFdsExcept(int a, int b) {
-  if (a > b) {
-    int t = a;
-    a = b;
-    b = t;
+int CloseFdsExcept(int a, int b, int c) {
+  int keep[3] = {a, b, c};
+  // Sort three values without a library call.
+  for (int i = 0; i < 2; ++i) {
+    for (int j = 0; j < 2 - i; ++j) {
+      if (keep[j] > keep[j + 1]) {
+        int t = keep[j];
+        keep[j] = keep[j + 1];
+        keep[j + 1] = t;
+      }
+    }
   }
   unsigned int next = 3;
-  for (int keep : {a, b}) {
-    if (keep < static_cast<int>(next)) continue;
-    if (static_cast<unsigned int>(keep) > next &&
-        sys::CloseRange(next, static_cast<unsigned int>(keep) - 1, 0) < 0) {
+  for (int k : keep) {
+    if (k < static_cast<int>(next)) continue;
+    if (static_cast<unsigned int>(k) > next &&
+        sys::CloseRange(next, static_cast<unsigned int>(k) - 1, 0) < 0) {
       return -1;
     }
-    next = static_cast<unsigned int>(keep) + 1;
+    next = static_cast<unsigned int>(k) + 1;
   }
   return sys::CloseRange(next, ~0U, 0);
+}
+
+// Moves the calling (single-threaded) child into the cgroups whose `tasks` files the parent
+// opened: writing "0" migrates the writer itself without the global threadgroup lock.
+void JoinCgroups(const Prepared& p) {
+  for (int fd : p.cgroup_join_fds) {
+    ssize_t n;
+    do {
+      n = ::write(fd, "0", 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) Die(p.sync_fd, Step::kCgroupJoin, n < 0 ? errno : EIO);
+  }
+}
+
+// Moves an fd the child must keep above stdio (SetupStdio overwrites 0..2).
+int KeepAboveStdio(int fd) {
+  if (fd < 0 || fd > 2) return fd;
+  return ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
 }
 
 void ResetSignals() {
@@ -156,18 +180,24 @@ void ResetSignals() {
   // Blocked before fork so nothing is lost; blocked signals reach PID 1 even with SIG_DFL.
   if (::sigprocmask(SIG_BLOCK, &set, nullptr) < 0) Die(p.sync_fd, Step::kForkWorkload, errno);
 
-  struct clone_args args = {};
-  args.exit_signal = SIGCHLD;
-  pid_t workload = sys::Clone3(&args, sizeof(args));
-  if (workload < 0) Die(p.sync_fd, Step::kForkWorkload, errno);
-  if (workload == 0) RunWorkload(p);
+  pid_t workload = 0;
+  if (!p.idle_init) {
+    struct clone_args args = {};
+    args.exit_signal = SIGCHLD;
+    workload = sys::Clone3(&args, sizeof(args));
+    if (workload < 0) Die(p.sync_fd, Step::kForkWorkload, errno);
+    if (workload == 0) {
+      if (p.status_fd >= 0) ::close(p.status_fd);
+      RunWorkload(p);
+    }
+  }
 
   // The reaper needs no privilege from here on; a workload with no capabilities must not be
   // able to ptrace or otherwise borrow it.
   if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || DropAllCapabilities() < 0 ||
       ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
     int err = errno;
-    ::kill(workload, SIGKILL);
+    if (workload > 0) ::kill(workload, SIGKILL);
     Die(p.sync_fd, Step::kReaper, err);
   }
   // Only the workload's copies may keep the sync socket (EOF = exec done) and stdio open.
@@ -182,6 +212,8 @@ void ResetSignals() {
     int sig = ::sigwaitinfo(&set, &info);
     if (sig < 0) continue;
     if (sig != SIGCHLD) {
+      // An idle init has nobody to forward to: a termination request ends the sandbox.
+      if (workload == 0) ::_exit(0);
       ::kill(workload, sig);
       continue;
     }
@@ -189,7 +221,13 @@ void ResetSignals() {
       int status = 0;
       pid_t pid = ::waitpid(-1, &status, WNOHANG);
       if (pid <= 0) break;
-      if (pid != workload) continue;
+      if (pid != workload || workload == 0) continue;
+      if (p.status_fd >= 0) {
+        ssize_t n;
+        do {
+          n = ::write(p.status_fd, &status, sizeof(status));
+        } while (n < 0 && errno == EINTR);
+      }
       if (WIFSIGNALED(status)) ::_exit(128 + WTERMSIG(status));
       ::_exit(WEXITSTATUS(status));
     }
@@ -200,12 +238,17 @@ void ResetSignals() {
 char StartChild(Prepared& p) {
   char go = WaitForGo(p.sync_fd);
   if (go == 0) ::_exit(kSetupFailedExit);
-  if (p.landlock_fd >= 0 && p.landlock_fd < 3) {
-    p.landlock_fd = ::fcntl(p.landlock_fd, F_DUPFD_CLOEXEC, 3);
-    if (p.landlock_fd < 0) Die(p.sync_fd, Step::kStdio, errno);
+  JoinCgroups(p);
+  const bool had_landlock = p.landlock_fd >= 0, had_status = p.status_fd >= 0;
+  p.landlock_fd = KeepAboveStdio(p.landlock_fd);
+  p.status_fd = KeepAboveStdio(p.status_fd);
+  if ((had_landlock && p.landlock_fd < 0) || (had_status && p.status_fd < 0)) {
+    Die(p.sync_fd, Step::kStdio, errno);
   }
   if (SetupStdio(p) < 0) Die(p.sync_fd, Step::kStdio, errno);
-  if (CloseFdsExcept(p.sync_fd, p.landlock_fd) < 0) Die(p.sync_fd, Step::kCloseFds, errno);
+  if (CloseFdsExcept(p.sync_fd, p.landlock_fd, p.status_fd) < 0) {
+    Die(p.sync_fd, Step::kCloseFds, errno);
+  }
   if (go == kGoClearGroups && ::syscall(SYS_setgroups, 0, nullptr) < 0) {
     Die(p.sync_fd, Step::kGroups, errno);
   }
@@ -347,6 +390,8 @@ const char* StepName(Step step) {
       return "seccomp";
     case Step::kExec:
       return "exec";
+    case Step::kCgroupJoin:
+      return "cgroup_join";
   }
   return "unknown";
 }

@@ -50,6 +50,7 @@ enum class Step : int32_t {
   kLandlock,
   kSeccomp,
   kExec,
+  kCgroupJoin,  // runs first, right after the parent's go; numbered last to keep values stable
 };
 
 const char* StepName(Step step);
@@ -116,6 +117,13 @@ struct Prepared {
   bool setns_user = false;
   // SpawnInto: the (privileged) helper drops the caller's supplementary groups before joining.
   bool clear_groups = false;
+
+  // cgroup v1 `tasks` fds the child writes "0" to right after go (moves itself).
+  std::vector<int> cgroup_join_fds;
+  // PID 1 without a workload (holds the namespaces for SpawnInto).
+  bool idle_init = false;
+  // PID 1 writes the workload's raw wait status here before exiting; -1 = none.
+  int status_fd = -1;
 
   char* Keep(std::string s) { return storage.emplace_back(std::move(s)).data(); }
 };

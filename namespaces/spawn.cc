@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,10 +71,19 @@ Error NotRunning(pid_t pid) {
 
 }  // namespace
 
-Result<ExitStatus> SpawnedProcess::Wait() {
+Result<ExitStatus> SpawnedProcess::Wait(struct rusage* usage) {
   if (!pidfd_.valid()) return Fail(NotRunning(pid_));
   siginfo_t info = {};
-  if (sys::WaitPidfd(pidfd_.get(), &info, WEXITED) < 0) {
+  int rc;
+  if (usage != nullptr) {
+    // glibc's waitid has no rusage parameter; the system call does.
+    do {
+      rc = static_cast<int>(::syscall(SYS_waitid, P_PIDFD, pidfd_.get(), &info, WEXITED, usage));
+    } while (rc < 0 && errno == EINTR);
+  } else {
+    rc = sys::WaitPidfd(pidfd_.get(), &info, WEXITED);
+  }
+  if (rc < 0) {
     return Fail(ErrnoError("process.wait_failed", "waitid", "pid " + std::to_string(pid_), errno));
   }
   pidfd_.Reset();
@@ -149,6 +159,9 @@ std::string_view StepHint(Step step, int err) {
              "CAP_SYS_ADMIN) and a writable /tmp mount point on the host";
     case Step::kCwd:
       return "cwd must be a directory that exists inside the sandbox";
+    case Step::kCgroupJoin:
+      return "the child could not move itself into the sandbox's cgroup: check that the cgroup "
+             "still exists and that its pids limit leaves room";
     case Step::kSetns:
       return "joining a sandbox needs setns() through a pidfd (kernel 5.8+) and a running "
              "target; check that the sandbox has not exited";
@@ -262,8 +275,17 @@ Status ValidatePolicy(const ChildPolicy& policy) {
 
 // Fills the parts of Prepared shared by Spawn and SpawnInto: argv, env, PATH, cwd, stdio,
 // policy.
-Status PrepareCommon(const SpawnSpec& spec, Prepared& p) {
-  if (spec.argv.empty() || spec.argv[0].empty()) return Fail(Invalid("argv is empty", "argv"));
+Status PrepareCommon(const SpawnSpec& spec, Prepared& p, bool need_argv = true) {
+  if (need_argv && (spec.argv.empty() || spec.argv[0].empty())) {
+    return Fail(Invalid("argv is empty", "argv"));
+  }
+  if (spec.cgroup_join_fds.size() > 16) {
+    return Fail(Invalid("at most 16 cgroup join fds", "cgroup_join_fds"));
+  }
+  for (int fd : spec.cgroup_join_fds) {
+    if (fd < 0) return Fail(Invalid("cgroup join fd is invalid", "cgroup_join_fds"));
+  }
+  p.cgroup_join_fds = spec.cgroup_join_fds;
   for (const auto& a : spec.argv) {
     if (HasNul(a)) return Fail(Invalid("argv contains a NUL byte", "argv"));
   }
@@ -275,6 +297,7 @@ Status PrepareCommon(const SpawnSpec& spec, Prepared& p) {
   p.argv.reserve(spec.argv.size() + 1);
   for (const auto& a : spec.argv) p.argv.push_back(p.Keep(a));
   p.argv.push_back(nullptr);
+  if (p.argv.size() == 1) p.argv.insert(p.argv.begin(), p.Keep("/"));  // idle init: never run
   p.envp.reserve(spec.env.size() + 1);
   std::string_view path = kDefaultPath;
   for (const auto& e : spec.env) {
@@ -317,8 +340,14 @@ Result<std::string> RealPath(const std::string& path, const char* field, int ind
 }
 
 Status PrepareSpawn(const SpawnSpec& spec, Prepared& p) {
-  ARSENAL_TRY(PrepareCommon(spec, p));
+  ARSENAL_TRY(PrepareCommon(spec, p, /*need_argv=*/!spec.idle_init));
   const NamespaceSet& ns = spec.namespaces;
+  if ((spec.idle_init || spec.status_fd >= 0) && !ns.pid) {
+    return Fail(
+        Invalid("idle_init and status_fd need a pid namespace (a PID 1 reaper)", "namespaces.pid"));
+  }
+  p.idle_init = spec.idle_init;
+  p.status_fd = spec.status_fd;
   if (!ns.mount && (!spec.rootfs.empty() || !spec.mounts.empty())) {
     return Fail(Invalid("rootfs and mounts need a mount namespace", "namespaces.mount"));
   }

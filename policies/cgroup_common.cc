@@ -117,6 +117,13 @@ std::string JoinPath(std::string_view a, std::string_view b) {
   return out;
 }
 
+Error KilledCloneIntoError(const std::string& dir) {
+  return UnsupportedError("cgroup.clone_into_unavailable",
+                          "CLONE_INTO_CGROUP into " + dir +
+                              " after its cgroup.kill would kill the child (kernel behaviour)")
+      .WithHint("attach the child with Attach(pid) instead");
+}
+
 void KillPids(const std::vector<pid_t>& pids) {
   for (pid_t pid : pids) {
     UniqueFd pidfd(sys::PidfdOpen(pid, 0));

@@ -28,5 +28,9 @@ bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds time
 std::string JoinPath(std::string_view a, std::string_view b);
 // Sends SIGKILL to each pid via a pidfd (no PID-reuse race once the pidfd is open).
 void KillPids(const std::vector<pid_t>& pids);
+// Linux (seen on 6.18) SIGKILLs every child cloned with CLONE_INTO_CGROUP into a cgroup whose
+// cgroup.kill was ever written (the fork path compares the target's kill sequence with the
+// parent's). OpenCloneIntoFd refuses such a cgroup with this error so callers attach instead.
+Error KilledCloneIntoError(const std::string& dir);
 
 }  // namespace arsenal::policies::internal

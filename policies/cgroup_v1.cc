@@ -238,11 +238,15 @@ class CgroupV1 final : public Cgroup {
   Status Thaw() override { return SetFreezer("THAWED"); }
 
   Status KillAll(std::chrono::milliseconds timeout) override {
+    // Already empty (the usual case once a sandbox's PID 1 has exited): an empty group cannot
+    // gain members except by an explicit attach, so skip the freeze round trip.
+    if (auto now = Processes(); now && now->empty()) return {};
     // Frozen tasks cannot fork or exit, so the pid list read while frozen is complete and no pid
     // in it can be reused before the signal is queued. SIGKILL takes effect at thaw.
     if (unified_created_) {
       // Atomic whole-group kill (5.14+); the v1 pass below then only confirms emptiness.
       (void)WriteCgroupFile(JoinPath(unified_dir_, "cgroup.kill"), "1");
+      unified_killed_ = true;
     }
     bool frozen = Find("freezer") != nullptr && Freeze().has_value();
     auto pids = Processes();
@@ -280,6 +284,7 @@ class CgroupV1 final : public Cgroup {
   }
 
   Result<UniqueFd> OpenCloneIntoFd() const override {
+    if (unified_killed_) return Fail(internal::KilledCloneIntoError(unified_dir_));
     if (unified_created_) {
       UniqueFd fd(::open(unified_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (!fd) return Fail(ErrnoError("cgroup.open_failed", "open", unified_dir_, errno));
@@ -288,6 +293,17 @@ class CgroupV1 final : public Cgroup {
     return Fail(UnsupportedError("cgroup.unsupported",
                                  "CLONE_INTO_CGROUP needs a cgroup2 directory; this is cgroup v1")
                     .WithHint("attach the child with Attach(pid) before it execs"));
+  }
+
+  Result<std::vector<UniqueFd>> OpenSelfAttachFds() const override {
+    std::vector<UniqueFd> fds;
+    for (const auto& h : hier_) {
+      std::string path = JoinPath(h.Dir(), "tasks");
+      UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+      if (!fd) return Fail(ErrnoError("cgroup.open_failed", "open", path, errno));
+      fds.push_back(std::move(fd));
+    }
+    return fds;
   }
 
   Status Destroy() override {
@@ -388,6 +404,7 @@ class CgroupV1 final : public Cgroup {
   std::vector<const Hierarchy*> created_;
   std::string unified_dir_;  // empty: no cgroup2 companion
   bool unified_created_ = false;
+  bool unified_killed_ = false;  // cgroup.kill was written: no CLONE_INTO_CGROUP any more
   bool destroyed_ = false;
 };
 

@@ -130,6 +130,7 @@ class CgroupV2 final : public Cgroup {
       // cgroup.kill (5.14+) kills the whole subtree atomically, racing no fork.
       ARSENAL_TRY(Write("cgroup.kill", "1"));
       used_kill_file = true;
+      killed_ = true;
     }
     if (!used_kill_file) {
       bool frozen = Exists("cgroup.freeze") && Freeze().has_value();
@@ -166,6 +167,7 @@ class CgroupV2 final : public Cgroup {
   }
 
   Result<UniqueFd> OpenCloneIntoFd() const override {
+    if (killed_) return Fail(internal::KilledCloneIntoError(dir_));
     UniqueFd fd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return Fail(ErrnoError("cgroup.open_failed", "open", dir_, errno));
     return fd;
@@ -213,6 +215,7 @@ class CgroupV2 final : public Cgroup {
   std::string dir_;
   bool plain_;
   bool created_ = false;
+  bool killed_ = false;  // cgroup.kill was written: no CLONE_INTO_CGROUP any more
 };
 
 class CgroupV2Backend final : public CgroupBackend {

@@ -335,6 +335,48 @@ TEST_F(CgroupV1Test, HybridCompanionTakesCloneIntoAndKill) {
   for (const auto& p : paths) EXPECT_FALSE(DirExists(p)) << p;
 }
 
+TEST_F(CgroupV1Test, SelfAttachFdsLetAChildMoveItself) {
+  CgroupLimits limits;
+  limits.pids_max = 8;
+  auto cg = backend_->Create(UniqueName("arsenal-selfattach"), limits);
+  ASSERT_TRUE(cg.has_value()) << cg.error().ToString();
+  auto fds = (*cg)->OpenSelfAttachFds();
+  ASSERT_TRUE(fds.has_value()) << fds.error().ToString();
+  ASSERT_FALSE(fds->empty());
+  int ready[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  struct clone_args args {};
+  args.exit_signal = SIGCHLD;
+  pid_t pid = sys::Clone3(&args, sizeof(args));
+  if (pid == 0) {
+    char ok = 'y';
+    for (const auto& fd : *fds) {
+      if (::write(fd.get(), "0", 1) != 1) ok = 'n';
+    }
+    (void)!::write(ready[1], &ok, 1);
+    ::pause();
+    ::_exit(0);
+  }
+  ASSERT_GT(pid, 0);
+  ::close(ready[1]);
+  char ok = 0;
+  ASSERT_EQ(::read(ready[0], &ok, 1), 1);
+  ::close(ready[0]);
+  EXPECT_EQ(ok, 'y');
+  auto procs = (*cg)->Processes();
+  ASSERT_TRUE(procs.has_value());
+  EXPECT_EQ(*procs, std::vector<pid_t>{pid});
+  ASSERT_TRUE((*cg)->KillAll(std::chrono::seconds(5)).has_value());
+  ::waitpid(pid, nullptr, 0);
+  if (layout_.mode == CgroupMode::kHybrid) {
+    // cgroup.kill was written to the companion: the kernel would kill children cloned into it.
+    auto clone_into = (*cg)->OpenCloneIntoFd();
+    ASSERT_FALSE(clone_into.has_value());
+    EXPECT_EQ(clone_into.error().code(), "cgroup.clone_into_unavailable");
+  }
+  ASSERT_TRUE((*cg)->Destroy().has_value());
+}
+
 TEST_F(CgroupV1Test, CloneIntoIsUnsupportedOnPureV1) {
   CgroupV1Options options;
   options.use_unified = false;

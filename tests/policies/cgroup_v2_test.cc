@@ -111,6 +111,9 @@ TEST_F(FakeCgroupV2Test, StatsAttachFreezeKillDestroy) {
   ASSERT_TRUE((*cg)->Thaw().has_value());
   EXPECT_EQ(ReadText(dir / "cgroup.freeze"), "0");
 
+  auto clone_into = (*cg)->OpenCloneIntoFd();
+  ASSERT_TRUE(clone_into.has_value());
+
   // The "kernel" emptied the group after cgroup.kill.
   WriteText(dir / "cgroup.kill", "");
   WriteText(dir / "cgroup.procs", "");
@@ -119,8 +122,10 @@ TEST_F(FakeCgroupV2Test, StatsAttachFreezeKillDestroy) {
 
   auto oom = (*cg)->OpenOomEventFd();
   ASSERT_TRUE(oom.has_value()) << oom.error().ToString();
-  auto clone_into = (*cg)->OpenCloneIntoFd();
-  ASSERT_TRUE(clone_into.has_value());
+  // Children cloned into a cgroup after its cgroup.kill are killed by the kernel: refused.
+  auto after_kill = (*cg)->OpenCloneIntoFd();
+  ASSERT_FALSE(after_kill.has_value());
+  EXPECT_EQ(after_kill.error().code(), "cgroup.clone_into_unavailable");
 
   ASSERT_TRUE((*cg)->Destroy().has_value());
   EXPECT_FALSE(fs::exists(dir));

@@ -27,6 +27,10 @@
 //   exit CODE           exit with CODE
 //   signal SIG          kill itself with SIG
 //   sleep SECONDS       sleep, then exit 0
+//   alloc MIB           allocate and touch MIB MiB, 1 MiB at a time    -> "ok MIB MiB"
+//   forkbomb N          fork N children that sleep (killed on exit)    -> "forked N" / "fork: E.."
+//   threads-io DIR N    N threads each write, fsync, read back and remove a 1 MiB file in DIR
+//   print-bytes N       write N bytes ('x') to stdout
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -44,11 +48,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 extern char** environ;
@@ -249,6 +255,74 @@ int main(int argc, char** argv) {
     ::kill(::getpid(), std::atoi(arg));
     ::pause();
     return 3;
+  }
+  if (cmd == "alloc" && arg) {
+    long mib = std::atol(arg);
+    for (long i = 0; i < mib; ++i) {
+      char* p = static_cast<char*>(std::malloc(1 << 20));
+      if (p == nullptr) return Denied("malloc");
+      std::memset(p, static_cast<int>(i & 0xff) | 1, 1 << 20);
+    }
+    return Ok("ok " + std::to_string(mib) + " MiB");
+  }
+  if (cmd == "forkbomb" && arg) {
+    long n = std::atol(arg);
+    std::vector<pid_t> kids;
+    for (long i = 0; i < n; ++i) {
+      pid_t pid = ::fork();
+      if (pid == 0) {
+        ::pause();
+        ::_exit(0);
+      }
+      if (pid < 0) {
+        int err = errno;
+        for (pid_t k : kids) ::kill(k, SIGKILL);
+        errno = err;
+        return Denied("fork after " + std::to_string(kids.size()));
+      }
+      kids.push_back(pid);
+    }
+    for (pid_t k : kids) ::kill(k, SIGKILL);
+    for (pid_t k : kids) ::waitpid(k, nullptr, 0);
+    return Ok("forked " + std::to_string(n));
+  }
+  if (cmd == "threads-io" && arg && argc > 3) {
+    int n = std::atoi(argv[3]);
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < n; ++t) {
+      threads.emplace_back([&, t] {
+        std::string path = std::string(arg) + "/thread-" + std::to_string(t);
+        std::string data(1 << 20, static_cast<char>('a' + t % 26));
+        int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0 || ::write(fd, data.data(), data.size()) != static_cast<ssize_t>(data.size()) ||
+            ::fsync(fd) != 0 || ::lseek(fd, 0, SEEK_SET) != 0) {
+          ++failures;
+          if (fd >= 0) ::close(fd);
+          return;
+        }
+        std::string back(data.size(), '\0');
+        if (::read(fd, back.data(), back.size()) != static_cast<ssize_t>(back.size()) ||
+            back != data) {
+          ++failures;
+        }
+        ::close(fd);
+        if (::unlink(path.c_str()) != 0) ++failures;
+      });
+    }
+    for (auto& th : threads) th.join();
+    if (failures != 0) return Denied("threads-io " + std::to_string(failures.load()) + " failed");
+    return Ok("ok " + std::to_string(n) + " threads");
+  }
+  if (cmd == "print-bytes" && arg) {
+    long n = std::atol(arg);
+    std::string chunk(4096, 'x');
+    while (n > 0) {
+      size_t len = static_cast<size_t>(std::min<long>(n, 4096));
+      if (::write(1, chunk.data(), len) < 0) return 1;
+      n -= static_cast<long>(len);
+    }
+    return 0;
   }
   if (cmd == "sleep" && arg) {
     ::sleep(static_cast<unsigned>(std::atoi(arg)));

@@ -180,9 +180,29 @@ struct SpawnSpec {
   int stderr_fd = 2;
   ChildPolicy policy;
   // Optional cgroup2 directory fd for CLONE_INTO_CGROUP (born inside it, no migration); -1 =
-  // none. cgroup v1 directories do not work here (EBADF): attach those from the hook. Spawn only
-  // (SpawnInto's workload is attached from its hook).
+  // none. cgroup v1 directories do not work here (EBADF): attach those from the hook or with
+  // cgroup_join_fds. Spawn only (SpawnInto's workload is attached from its hook).
   int cgroup2_dir_fd = -1;
+  // cgroup v1 `tasks` files (one per hierarchy), opened O_WRONLY by the caller. The child writes
+  // "0" to each right after the parent's go, before any other setup step, so it moves itself.
+  // Why not the hook: a migration written by another process takes the kernel's global
+  // threadgroup rwsem for writing, which costs an RCU grace period (~10 ms) when no migration
+  // happened recently; a thread moving itself through `tasks` skips that lock. The write is
+  // checked against the opener's credentials, so the caller's (root) fds work from inside a user
+  // namespace. Failure kills the child (step "cgroup_join"). Borrowed; used by Spawn (the PID 1
+  // reaper joins, so the workload is born inside) and SpawnInto (the workload joins).
+  std::vector<int> cgroup_join_fds;
+  // Spawn with a pid namespace only: PID 1 runs no workload and just holds the namespaces,
+  // reaping whatever is later started inside (SpawnInto) until it gets SIGTERM, SIGINT, SIGHUP or
+  // SIGKILL (then it exits 0 and the kernel kills everything left in the namespace). argv is
+  // ignored (may be empty); no program needs to exist in the rootfs. Spawn returns once the
+  // namespaces are set up.
+  bool idle_init = false;
+  // Spawn with a pid namespace only: PID 1 writes the workload's raw wait status (an int, as from
+  // waitpid) to this fd just before it exits, so the caller can tell "exited 137" from "killed
+  // by SIGKILL" (SpawnedProcess::Wait sees only PID 1's exit code, 128+N). Borrowed; the child's
+  // copy is kept by PID 1 only. Use a pipe or socket the caller reads after the exit. -1 = none.
+  int status_fd = -1;
 };
 
 // Called in the parent with the child's pid (as seen by the caller) after clone and after the id
@@ -213,8 +233,9 @@ class SpawnedProcess {
   int pidfd() const { return pidfd_.get(); }
   bool running() const { return pidfd_.valid(); }
 
-  // Blocks until the process exits and reaps it (waitid P_PIDFD). Once.
-  Result<ExitStatus> Wait();
+  // Blocks until the process exits and reaps it (waitid P_PIDFD). Once. With `usage`, also
+  // returns the resource usage of the process and its reaped descendants (waitid's rusage).
+  Result<ExitStatus> Wait(struct rusage* usage = nullptr);
   // Non-blocking: the status if it has exited (and reaps it), nullopt if still running.
   Result<std::optional<ExitStatus>> TryWait();
   // pidfd_send_signal.

@@ -148,8 +148,19 @@ class Cgroup {
   virtual Result<UniqueFd> OpenOomEventFd() = 0;
   // An O_DIRECTORY fd for clone3(CLONE_INTO_CGROUP): the v2 directory, or on a hybrid v1 layout
   // the cgroup2 companion (the child must still be Attach()ed for the v1 limits before it
-  // execs). cgroup.unsupported on pure v1.
+  // execs). cgroup.unsupported on pure v1. cgroup.clone_into_unavailable once KillAll wrote
+  // cgroup.kill: the kernel (seen on 6.18) then SIGKILLs every child cloned into the cgroup, so
+  // attach new members with Attach() instead.
   virtual Result<UniqueFd> OpenCloneIntoFd() const = 0;
+  // Descriptors a single-threaded child writes "0" to in order to move itself into this cgroup
+  // before it execs: v1 opens each hierarchy's `tasks` file (O_WRONLY | O_CLOEXEC). A thread that
+  // moves itself skips the kernel's global threadgroup lock, which a pid written by another
+  // process takes (costing an RCU grace period, ~10 ms, after an idle spell). The write is checked
+  // against the opener's credentials, so it works from inside a user namespace. Empty for v2 and
+  // for a hybrid companion directory: use OpenCloneIntoFd (CLONE_INTO_CGROUP) for those.
+  virtual Result<std::vector<UniqueFd>> OpenSelfAttachFds() const {
+    return std::vector<UniqueFd>{};
+  }
   // Kills what is left (KillAll with a short timeout) and removes the directories. Idempotent.
   virtual Status Destroy() = 0;
 
