@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -18,6 +17,7 @@
 #include "arsenal/base/syscalls.h"
 #include "arsenal/engine/engine.h"
 #include "arsenal/engine/process_inspect.h"
+#include "process/plain_spawn.h"
 #include "process/table_impl.h"
 
 extern char** environ;
@@ -234,7 +234,7 @@ Result<UniqueFd> OutputEnd(const OutputSpec& spec, int inherit_fd, UniqueFd* par
 }
 
 Result<Launched> SpawnPlain(const ProcessSpec& spec, UniqueFd child_in, UniqueFd child_out,
-                            UniqueFd child_err) {
+                            UniqueFd child_err, bool fd_handoff) {
   std::vector<std::string> env = BuildEnv(spec);
   ARSENAL_ASSIGN_OR_RETURN(std::string exe, ResolveExecutable(spec, env));
   struct stat st {};
@@ -243,31 +243,6 @@ Result<Launched> SpawnPlain(const ProcessSpec& spec, UniqueFd child_in, UniqueFd
         ValidationError("process.invalid_cwd", "cwd '" + spec.cwd + "' is not a directory", "cwd"));
   }
 
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  ::posix_spawn_file_actions_init(&actions);
-  ::posix_spawnattr_init(&attr);
-  Cleanup destroy([&] {
-    ::posix_spawn_file_actions_destroy(&actions);
-    ::posix_spawnattr_destroy(&attr);
-  });
-  // dup2 onto 0..2 clears close-on-exec; everything else the daemon holds (including the fds
-  // it inherited itself) is closed so nothing leaks into the child.
-  ::posix_spawn_file_actions_adddup2(&actions, child_in.get(), 0);
-  ::posix_spawn_file_actions_adddup2(&actions, child_out.get(), 1);
-  ::posix_spawn_file_actions_adddup2(&actions, child_err.get(), 2);
-  ::posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  ::posix_spawn_file_actions_addchdir_np(&actions, spec.cwd.c_str());
-  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-  if (spec.new_session) flags |= POSIX_SPAWN_SETSID;
-  ::posix_spawnattr_setflags(&attr, flags);
-  sigset_t none;
-  sigemptyset(&none);
-  ::posix_spawnattr_setsigmask(&attr, &none);
-  sigset_t all;  // the daemon ignores SIGPIPE and handles SIGCHLD: the child starts clean
-  sigfillset(&all);
-  ::posix_spawnattr_setsigdefault(&attr, &all);
-
   std::vector<char*> argv;
   for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -275,30 +250,29 @@ Result<Launched> SpawnPlain(const ProcessSpec& spec, UniqueFd child_in, UniqueFd
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
 
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, exe.c_str(), &actions, &attr, argv.data(), envp.data());
-  if (rc != 0) {
-    return Fail(ErrnoError("process.spawn_failed", "posix_spawn", spec.argv[0], rc)
-                    .WithDetail("cwd", spec.cwd));
-  }
-  // The child is ours and unreaped (only this table reaps managed pids), so the pid cannot have
-  // been reused between posix_spawn and pidfd_open.
-  UniqueFd pidfd(sys::PidfdOpen(pid, 0));
-  if (!pidfd) {
-    const int err = errno;
-    ::kill(pid, SIGKILL);
-    siginfo_t info{};
-    ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED);
-    return Fail(ErrnoError("process.spawn_failed", "pidfd_open", std::to_string(pid), err)
-                    .WithHint("pidfds need Linux 5.3 or newer"));
-  }
+  // Every descriptor the daemon holds (including the ones it inherited itself) stays out of the
+  // child; the signal mask and dispositions start clean (the daemon ignores SIGPIPE and handles
+  // SIGCHLD). See process/plain_spawn.h for why this is not posix_spawn.
+  process_internal::PlainSpawnRequest request;
+  request.path = exe.c_str();
+  request.argv = argv.data();
+  request.envp = envp.data();
+  request.cwd = spec.cwd.c_str();
+  request.new_session = spec.new_session;
+  request.stdio[0] = child_in.get();
+  request.stdio[1] = child_out.get();
+  request.stdio[2] = child_err.get();
+  request.what = spec.argv[0].c_str();
+  request.fd_handoff = fd_handoff;
+  ARSENAL_ASSIGN_OR_RETURN(process_internal::SpawnedChild child,
+                           process_internal::SpawnPlainChild(request));
   Launched out;
-  out.pid = pid;
-  out.pidfd = std::move(pidfd);
+  out.pid = child.pid;
+  out.pidfd = std::move(child.pidfd);
   return out;
 }
 
-Result<Launched> LaunchProcess(const ProcessSpec& spec, SandboxLauncher* sandbox) {
+Result<Launched> LaunchProcess(const ProcessSpec& spec, SandboxLauncher* sandbox, bool fd_handoff) {
   Launched out;
   UniqueFd child_in;
   if (spec.stdin_mode == StdinMode::kPipe) {
@@ -326,8 +300,9 @@ Result<Launched> LaunchProcess(const ProcessSpec& spec, SandboxLauncher* sandbox
     out.control = std::move(child.control);
     return out;
   }
-  ARSENAL_ASSIGN_OR_RETURN(Launched plain, SpawnPlain(spec, std::move(child_in),
-                                                      std::move(child_out), std::move(child_err)));
+  ARSENAL_ASSIGN_OR_RETURN(Launched plain,
+                           SpawnPlain(spec, std::move(child_in), std::move(child_out),
+                                      std::move(child_err), fd_handoff));
   out.pid = plain.pid;
   out.pidfd = std::move(plain.pidfd);
   return out;
@@ -1041,6 +1016,7 @@ ProcessTable::ProcessTable(Engine& engine)
   d.subreaper = config.value("subreaper", true);
   d.shutdown_grace_ms = config.value("shutdown_grace_ms", int64_t{0});
   d.exited_retention = config.value("exited_retention", size_t{1000});
+  d.fd_handoff = config.value("spawn_fd_handoff", true);
   d.oom_kills_seen = ReadOomKills().value_or(0);
   d.own_session = ::getsid(0);
 
@@ -1200,7 +1176,7 @@ Result<ProcessSnapshot> ProcessTable::Start(ProcessSpec spec, StartOptions optio
     entry->id = "p-" + std::to_string(entry->seq);
     ++d.spawning;
   }
-  auto launched = LaunchProcess(entry->spec, launcher.get());
+  auto launched = LaunchProcess(entry->spec, launcher.get(), d.fd_handoff);
   bool post_reap = false;
   {
     std::unique_lock lock(d.mu);
@@ -1403,72 +1379,50 @@ void AwaitOsState(pid_t pid, int pidfd, bool stopped) {
 
 }  // namespace
 
-Result<bool> ProcessTable::Suspend(std::string_view id) {
-  Impl& d = *impl_;
+// Suspend and Resume: the same steps in opposite directions.
+Result<bool> ProcessTable::Impl::SetPaused(std::string_view id, bool pause) {
+  const ProcessState from = pause ? ProcessState::kRunning : ProcessState::kSuspended;
+  const ProcessState to = pause ? ProcessState::kSuspended : ProcessState::kRunning;
   std::shared_ptr<Entry> entry;
   std::shared_ptr<ProcessControl> control;
   {
-    std::unique_lock lock(d.mu);
-    entry = d.Find(id);
-    if (!entry) return Fail(d.NotFound(id));
+    std::unique_lock lock(mu);
+    entry = Find(id);
+    if (!entry) return Fail(NotFound(id));
     if (entry->exit) return Fail(NotRunning(*entry));
-    if (entry->state == ProcessState::kSuspended) return false;
+    if (entry->state == to) return false;
     if (entry->state == ProcessState::kStopping) {
+      if (!pause) return false;
       return Fail(ConflictError("process.stopping", "process " + entry->id + " is being stopped"));
     }
     control = entry->control;
     if (!control) {
-      if (sys::PidfdSendSignal(entry->pidfd.get(), SIGSTOP, nullptr, 0) != 0) {
-        return Fail(
-            ErrnoError("process.signal_failed", "pidfd_send_signal(SIGSTOP)", entry->id, errno));
+      const int sig = pause ? SIGSTOP : SIGCONT;
+      if (sys::PidfdSendSignal(entry->pidfd.get(), sig, nullptr, 0) != 0) {
+        return Fail(ErrnoError("process.signal_failed",
+                               pause ? "pidfd_send_signal(SIGSTOP)" : "pidfd_send_signal(SIGCONT)",
+                               entry->id, errno));
       }
     }
-    entry->state = ProcessState::kSuspended;
+    entry->state = to;
   }
   if (control) {
-    if (auto frozen = control->Freeze(); !frozen) {
-      std::unique_lock lock(d.mu);
-      if (entry->state == ProcessState::kSuspended) entry->state = ProcessState::kRunning;
-      return Fail(std::move(frozen).error());
+    if (auto done = pause ? control->Freeze() : control->Thaw(); !done) {
+      std::unique_lock lock(mu);
+      if (entry->state == to) entry->state = from;
+      return Fail(std::move(done).error());
     }
-  } else if (!d.OnLoopThread()) {
-    AwaitOsState(entry->pid, entry->pidfd.get(), true);
+  } else if (!OnLoopThread()) {
+    AwaitOsState(entry->pid, entry->pidfd.get(), pause);
   }
-  d.Emit(ProcessEventKind::kStateChange, *entry, {{"from", "running"}, {"to", "suspended"}});
+  Emit(ProcessEventKind::kStateChange, *entry,
+       {{"from", std::string(ProcessStateName(from))}, {"to", std::string(ProcessStateName(to))}});
   return true;
 }
 
-Result<bool> ProcessTable::Resume(std::string_view id) {
-  Impl& d = *impl_;
-  std::shared_ptr<Entry> entry;
-  std::shared_ptr<ProcessControl> control;
-  {
-    std::unique_lock lock(d.mu);
-    entry = d.Find(id);
-    if (!entry) return Fail(d.NotFound(id));
-    if (entry->exit) return Fail(NotRunning(*entry));
-    if (entry->state != ProcessState::kSuspended) return false;
-    control = entry->control;
-    if (!control) {
-      if (sys::PidfdSendSignal(entry->pidfd.get(), SIGCONT, nullptr, 0) != 0) {
-        return Fail(
-            ErrnoError("process.signal_failed", "pidfd_send_signal(SIGCONT)", entry->id, errno));
-      }
-    }
-    entry->state = ProcessState::kRunning;
-  }
-  if (control) {
-    if (auto thawed = control->Thaw(); !thawed) {
-      std::unique_lock lock(d.mu);
-      if (entry->state == ProcessState::kRunning) entry->state = ProcessState::kSuspended;
-      return Fail(std::move(thawed).error());
-    }
-  } else if (!d.OnLoopThread()) {
-    AwaitOsState(entry->pid, entry->pidfd.get(), false);
-  }
-  d.Emit(ProcessEventKind::kStateChange, *entry, {{"from", "suspended"}, {"to", "running"}});
-  return true;
-}
+Result<bool> ProcessTable::Suspend(std::string_view id) { return impl_->SetPaused(id, true); }
+
+Result<bool> ProcessTable::Resume(std::string_view id) { return impl_->SetPaused(id, false); }
 
 Result<ProcessSnapshot> ProcessTable::Restart(std::string_view id, RestartOptions options) {
   Impl& d = *impl_;
@@ -1526,7 +1480,7 @@ Result<ProcessSnapshot> ProcessTable::Impl::Relaunch(const std::shared_ptr<Entry
       return Fail(NotFoundError("sandbox.not_found", "no sandbox service is running")
                       .WithDetail("field", "sandbox"));
     }
-    return LaunchProcess(entry->spec, launcher.get());
+    return LaunchProcess(entry->spec, launcher.get(), fd_handoff);
   }();
   bool post_reap;
   {

@@ -109,6 +109,7 @@ struct ProcessTable::Impl {
   bool subreaper = true;
   int64_t shutdown_grace_ms = 0;
   size_t exited_retention = 1000;
+  bool fd_handoff = true;  // plain children fetch their stdio instead of copying our fd table
 
   mutable std::shared_mutex mu;  // entries, pids, claims, every Entry field not marked loop-only
   std::condition_variable_any exited_cv;
@@ -168,6 +169,8 @@ struct ProcessTable::Impl {
   // returned entries' loop objects afterwards.
   std::vector<std::shared_ptr<process_internal::Entry>> EvictExitedLocked();
   void DetachLoopObjects(process_internal::Entry& entry);
+  // Suspend (pause) or Resume (!pause).
+  Result<bool> SetPaused(std::string_view id, bool pause);
   Result<ProcessSnapshot> Relaunch(const std::shared_ptr<process_internal::Entry>& entry,
                                    std::optional<LaunchedChild> restored);
   // process_checkpoint.cc

@@ -6,56 +6,79 @@
 
 namespace arsenal::supervisor {
 
-std::string_view StrategyName(Strategy strategy) {
-  switch (strategy) {
-    case Strategy::kOneForOne:
-      return "one_for_one";
-    case Strategy::kOneForAll:
-      return "one_for_all";
-    case Strategy::kRestForOne:
-      return "rest_for_one";
-    case Strategy::kSimpleOneForOne:
-      return "simple_one_for_one";
+namespace {
+
+// Each enum's names in one table, read both ways.
+template <typename E>
+using NameTable = std::initializer_list<std::pair<E, std::string_view>>;
+
+template <typename E>
+std::string_view NameIn(NameTable<E> table, E value) {
+  for (const auto& [v, name] : table) {
+    if (v == value) return name;
   }
-  return "one_for_one";
+  return table.begin()->second;
 }
 
-std::string_view RestartTypeName(RestartType type) {
-  switch (type) {
-    case RestartType::kPermanent:
-      return "permanent";
-    case RestartType::kTransient:
-      return "transient";
-    case RestartType::kTemporary:
-      return "temporary";
-  }
-  return "permanent";
-}
-
-std::string_view ChildTypeName(ChildType type) {
-  return type == ChildType::kSupervisor ? "supervisor" : "worker";
-}
-
-std::optional<Strategy> ParseStrategy(std::string_view name) {
-  for (Strategy s : {Strategy::kOneForOne, Strategy::kOneForAll, Strategy::kRestForOne,
-                     Strategy::kSimpleOneForOne}) {
-    if (StrategyName(s) == name) return s;
+template <typename E>
+std::optional<E> ValueIn(NameTable<E> table, std::string_view name) {
+  for (const auto& [v, n] : table) {
+    if (n == name) return v;
   }
   return std::nullopt;
 }
 
+const NameTable<Strategy> kStrategies = {{Strategy::kOneForOne, "one_for_one"},
+                                         {Strategy::kOneForAll, "one_for_all"},
+                                         {Strategy::kRestForOne, "rest_for_one"},
+                                         {Strategy::kSimpleOneForOne, "simple_one_for_one"}};
+const NameTable<RestartType> kRestartTypes = {{RestartType::kPermanent, "permanent"},
+                                              {RestartType::kTransient, "transient"},
+                                              {RestartType::kTemporary, "temporary"}};
+const NameTable<ChildType> kChildTypes = {{ChildType::kWorker, "worker"},
+                                          {ChildType::kSupervisor, "supervisor"}};
+const NameTable<ExitKind> kExitKinds = {{ExitKind::kAbnormal, "abnormal"},
+                                        {ExitKind::kNormal, "normal"},
+                                        {ExitKind::kShutdown, "shutdown"}};
+const NameTable<HistoryEntry::Kind> kHistoryKinds = {
+    {HistoryEntry::Kind::kExit, "exit"},
+    {HistoryEntry::Kind::kRestart, "restart"},
+    {HistoryEntry::Kind::kStartFailed, "start_failed"},
+    {HistoryEntry::Kind::kEscalate, "escalate"},
+    {HistoryEntry::Kind::kManualRestart, "manual_restart"},
+    {HistoryEntry::Kind::kAdd, "add"},
+    {HistoryEntry::Kind::kDelete, "delete"},
+    {HistoryEntry::Kind::kStrategyChange, "strategy_change"},
+    {HistoryEntry::Kind::kBackoffChange, "backoff_change"},
+    {HistoryEntry::Kind::kStop, "stop"}};
+const NameTable<ChildState> kChildStates = {{ChildState::kStopped, "stopped"},
+                                            {ChildState::kStarting, "starting"},
+                                            {ChildState::kRunning, "running"},
+                                            {ChildState::kTerminating, "terminating"},
+                                            {ChildState::kRestarting, "restarting"}};
+const NameTable<SupervisorState> kSupervisorStates = {{SupervisorState::kStopped, "stopped"},
+                                                      {SupervisorState::kIdle, "idle"},
+                                                      {SupervisorState::kStarting, "starting"},
+                                                      {SupervisorState::kRunning, "running"},
+                                                      {SupervisorState::kStopping, "stopping"}};
+
+}  // namespace
+
+std::string_view StrategyName(Strategy strategy) { return NameIn(kStrategies, strategy); }
+std::string_view RestartTypeName(RestartType type) { return NameIn(kRestartTypes, type); }
+std::string_view ChildTypeName(ChildType type) { return NameIn(kChildTypes, type); }
+std::optional<Strategy> ParseStrategy(std::string_view name) { return ValueIn(kStrategies, name); }
 std::optional<RestartType> ParseRestartType(std::string_view name) {
-  for (RestartType t :
-       {RestartType::kPermanent, RestartType::kTransient, RestartType::kTemporary}) {
-    if (RestartTypeName(t) == name) return t;
-  }
-  return std::nullopt;
+  return ValueIn(kRestartTypes, name);
 }
-
 std::optional<ChildType> ParseChildType(std::string_view name) {
-  if (name == "worker") return ChildType::kWorker;
-  if (name == "supervisor") return ChildType::kSupervisor;
-  return std::nullopt;
+  return ValueIn(kChildTypes, name);
+}
+std::string_view ExitKindName(ExitKind kind) { return NameIn(kExitKinds, kind); }
+std::string_view HistoryKindName(HistoryEntry::Kind kind) { return NameIn(kHistoryKinds, kind); }
+std::string_view ChildStateName(ChildState state) { return NameIn(kChildStates, state); }
+std::string_view SupervisorStateName(SupervisorState state) {
+  return NameIn(kSupervisorStates, state);
 }
 
 Json ShutdownPolicy::ToJson() const {
@@ -76,77 +99,6 @@ Json BackoffPolicy::ToJson() const {
           {"multiplier", multiplier},
           {"jitter", jitter},
           {"reset_after_ms", reset_after_ms}};
-}
-
-std::string_view ExitKindName(ExitKind kind) {
-  switch (kind) {
-    case ExitKind::kNormal:
-      return "normal";
-    case ExitKind::kShutdown:
-      return "shutdown";
-    case ExitKind::kAbnormal:
-      return "abnormal";
-  }
-  return "abnormal";
-}
-
-std::string_view HistoryKindName(HistoryEntry::Kind kind) {
-  using K = HistoryEntry::Kind;
-  switch (kind) {
-    case K::kExit:
-      return "exit";
-    case K::kRestart:
-      return "restart";
-    case K::kStartFailed:
-      return "start_failed";
-    case K::kEscalate:
-      return "escalate";
-    case K::kManualRestart:
-      return "manual_restart";
-    case K::kAdd:
-      return "add";
-    case K::kDelete:
-      return "delete";
-    case K::kStrategyChange:
-      return "strategy_change";
-    case K::kBackoffChange:
-      return "backoff_change";
-    case K::kStop:
-      return "stop";
-  }
-  return "exit";
-}
-
-std::string_view ChildStateName(ChildState state) {
-  switch (state) {
-    case ChildState::kStopped:
-      return "stopped";
-    case ChildState::kStarting:
-      return "starting";
-    case ChildState::kRunning:
-      return "running";
-    case ChildState::kTerminating:
-      return "terminating";
-    case ChildState::kRestarting:
-      return "restarting";
-  }
-  return "stopped";
-}
-
-std::string_view SupervisorStateName(SupervisorState state) {
-  switch (state) {
-    case SupervisorState::kIdle:
-      return "idle";
-    case SupervisorState::kStarting:
-      return "starting";
-    case SupervisorState::kRunning:
-      return "running";
-    case SupervisorState::kStopping:
-      return "stopping";
-    case SupervisorState::kStopped:
-      return "stopped";
-  }
-  return "stopped";
 }
 
 namespace {

@@ -72,6 +72,11 @@ inline std::optional<pid_t> HostPid(const std::string& id) {
   return pid > 0 ? std::optional<pid_t>(pid) : std::nullopt;
 }
 
+enum class PauseDirection { kSuspend, kResume };
+// suspend_process or resume_process (pause_operation.cc): the same shape in two directions, each
+// the other's compensation.
+Operation MakePauseOperation(PauseDirection direction);
+
 inline Json SnapshotSchema() {
   return {
       {"type", "object"},

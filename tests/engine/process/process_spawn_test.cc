@@ -1,0 +1,114 @@
+// The plain launcher (engine/process/plain_spawn.cc) in both of its modes: the descriptor handoff
+// (the child starts from an empty table and fetches its stdio with pidfd_getfd) and the copied
+// table (config process.spawn_fd_handoff=false).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <vector>
+
+#include "arsenal/base/unique_fd.h"
+#include "arsenal/engine/engine.h"
+#include "arsenal/engine/process_table.h"
+
+namespace arsenal {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ProcessSpawnTest : public ::testing::TestWithParam<bool> {
+ protected:
+  static std::unique_ptr<Engine> MakeEngine(bool handoff) {
+    auto engine = Engine::Create({.config = {{"process", {{"spawn_fd_handoff", handoff}}}}});
+    return engine ? std::move(*engine) : nullptr;
+  }
+};
+
+ProcessSpec Sh(const std::string& script) {
+  ProcessSpec spec;
+  spec.argv = {"/bin/sh", "-c", script};
+  return spec;
+}
+
+// However many descriptors the daemon holds, the child sees only 0-2 (and the one ls opens).
+TEST_P(ProcessSpawnTest, ChildSeesOnlyItsStdioWhileTheDaemonHoldsManyDescriptors) {
+  auto engine = MakeEngine(GetParam());
+  ASSERT_TRUE(engine);
+  auto& table = engine->Service<ProcessTable>();
+  std::vector<UniqueFd> held;
+  for (int i = 0; i < 300; ++i) held.emplace_back(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  ProcessSpec spec = Sh("ls /proc/self/fd | sort -n | tr '\\n' ' '; echo err >&2");
+  auto p = table.Start(spec);
+  ASSERT_TRUE(p) << p.error().ToString();
+  ASSERT_TRUE(table.Wait(p->id, 5s));
+  EXPECT_EQ(table.ReadOutput(p->id, OutputStream::kStdout, 0, 1000)->data, "0 1 2 3 ");
+  EXPECT_EQ(table.ReadOutput(p->id, OutputStream::kStderr, 0, 1000)->data, "err\n");
+}
+
+TEST_P(ProcessSpawnTest, ExecFailureIsReportedWithTheStep) {
+  auto engine = MakeEngine(GetParam());
+  ASSERT_TRUE(engine);
+  auto& table = engine->Service<ProcessTable>();
+  // Executable to stat/access, but the kernel cannot run it (no interpreter line, not ELF).
+  char path[] = "/tmp/arsenal-spawn-XXXXXX";
+  UniqueFd fd(::mkstemp(path));
+  ASSERT_TRUE(fd);
+  ASSERT_EQ(::write(fd.get(), "\x01\x02garbage", 9), 9);
+  fd.Reset();
+  ::chmod(path, 0755);
+  ProcessSpec spec;
+  spec.argv = {path};
+  auto p = table.Start(spec);
+  ::unlink(path);
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().code(), "process.spawn_failed");
+  EXPECT_NE(p.error().message().find("execve"), std::string::npos) << p.error().ToString();
+  EXPECT_EQ(table.size(), 0u);
+}
+
+// A daemon started with 0-2 closed gets its pipes in those slots; the child must still end up
+// with stdin, stdout and stderr in the right places. Run in a forked copy of the test so the
+// test runner's own stdio stays untouched.
+TEST_P(ProcessSpawnTest, StdioIsRightWhenTheDaemonHasItsOwnStdioClosed) {
+  const bool handoff = GetParam();
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(0);
+    ::close(1);
+    ::close(2);
+    int code = 10;
+    {
+      auto engine = MakeEngine(handoff);
+      if (engine) {
+        auto& table = engine->Service<ProcessTable>();
+        ProcessSpec spec = Sh("read x; echo \"$x-out\"; echo \"$x-err\" >&2");
+        spec.stdin_mode = StdinMode::kPipe;
+        spec.stdin_data = "in\n";
+        spec.close_stdin = true;
+        code = 11;
+        if (auto p = table.Start(spec); p && table.Wait(p->id, 5s)) {
+          code = 12;
+          auto out = table.ReadOutput(p->id, OutputStream::kStdout, 0, 100);
+          auto err = table.ReadOutput(p->id, OutputStream::kStderr, 0, 100);
+          if (out && err && out->data == "in-out\n" && err->data == "in-err\n") code = 0;
+        }
+      }
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ProcessSpawnTest, ::testing::Values(true, false),
+                         [](const auto& info) {
+                           return info.param ? std::string("Handoff") : std::string("CopiedTable");
+                         });
+
+}  // namespace
+}  // namespace arsenal
