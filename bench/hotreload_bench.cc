@@ -1,20 +1,30 @@
-// Hot reload costs: the in-process call path against a direct function call, and how long calls
-// are blocked by a reload (snapshot + create + health + switch) with 1 KiB and 1 MiB of state.
+// Hot reload costs: the in-process call path against a direct function call, how long calls are
+// blocked by a reload (snapshot + create + health + switch) with 1 KiB and 1 MiB of state, and
+// the sandboxed plugin host's call round trip (p50/p99) against a bare unix-socket ping-pong.
 //
 // Needs the example modules (target hotreload_examples); their paths come from the compile
-// definitions ARSENAL_COUNTER_V1 and ARSENAL_COUNTER_V2.
+// definitions ARSENAL_COUNTER_V1 and ARSENAL_COUNTER_V2. The sandboxed benchmark needs the
+// arsenal-plugin-host executable: ARSENAL_PLUGIN_HOST (compile definition, or the environment
+// variable of that name at run time); without it that benchmark is skipped.
 #include <benchmark/benchmark.h>
 #include <dlfcn.h>
 #include <malloc.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "arsenal/base/log.h"
 #include "arsenal/hotreload/module_manager.h"
+#include "arsenal/hotreload/plugin_host.h"
+#include "arsenal/hotreload/plugin_protocol.h"
 #include "arsenal/module.h"
 
 namespace {
@@ -152,6 +162,153 @@ BENCHMARK(BM_ReloadSwap)
     ->UseManualTime()
     ->Iterations(300)
     ->Unit(benchmark::kMicrosecond);
+
+// Percentiles of per-iteration wall times (seconds), as microsecond counters.
+void ReportPercentiles(benchmark::State& state, std::vector<double> samples, const char* prefix) {
+  if (samples.empty()) return;
+  std::sort(samples.begin(), samples.end());
+  auto pct = [&](double p) {
+    return samples[std::min(samples.size() - 1,
+                            static_cast<size_t>(p * static_cast<double>(samples.size())))] *
+           1e6;
+  };
+  state.counters[std::string(prefix) + "_p50_us"] = pct(0.50);
+  state.counters[std::string(prefix) + "_p99_us"] = pct(0.99);
+  state.counters[std::string(prefix) + "_max_us"] = samples.back() * 1e6;
+}
+
+std::string PluginHostPath() {
+#ifdef ARSENAL_PLUGIN_HOST
+  return ARSENAL_PLUGIN_HOST;
+#else
+  const char* env = ::getenv("ARSENAL_PLUGIN_HOST");
+  return env != nullptr ? env : "";
+#endif
+}
+
+// The floor for any out-of-process call: one frame each way over a unix stream socket between
+// two threads, with the same framing code the plugin host uses.
+void BM_SocketPingPong(benchmark::State& state) {
+  namespace plugin = arsenal::hotreload::plugin;
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) std::abort();
+  std::thread echo([fd = fds[1]] {
+    plugin::FrameChannel channel(fd, 1 << 20);
+    for (;;) {
+      auto frame = channel.Read();
+      if (!frame) return;
+      frame->type = plugin::FrameType::kOk;
+      if (!channel.Write(*frame)) return;
+    }
+  });
+  plugin::FrameChannel channel(fds[0], 1 << 20);
+  plugin::Frame request;
+  request.type = plugin::FrameType::kCall;
+  request.fields = {"counter", "noop", "x"};
+  std::vector<double> samples;
+  samples.reserve(static_cast<size_t>(state.max_iterations));
+  for (auto _ : state) {
+    auto start = std::chrono::steady_clock::now();
+    if (!channel.Write(request, std::chrono::steady_clock::now() + std::chrono::seconds(5))) {
+      std::abort();
+    }
+    auto reply = channel.Read(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+    benchmark::DoNotOptimize(reply);
+    samples.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  ::close(fds[0]);
+  echo.join();
+  ::close(fds[1]);
+  ReportPercentiles(state, std::move(samples), "rt");
+}
+BENCHMARK(BM_SocketPingPong)->Iterations(20000)->Unit(benchmark::kMicrosecond);
+
+// The same between two processes (a forked echo child, no sandbox): adds the address-space
+// switches every out-of-process call pays; on VMs where they are expensive this, not the
+// sandbox, is the floor of BM_SandboxedCall.
+void BM_ProcessPingPong(benchmark::State& state) {
+  namespace plugin = arsenal::hotreload::plugin;
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) std::abort();
+  pid_t child = ::fork();
+  if (child < 0) std::abort();
+  if (child == 0) {
+    ::close(fds[0]);
+    plugin::FrameChannel channel(fds[1], 1 << 20);
+    for (;;) {
+      auto frame = channel.Read();
+      if (!frame) ::_exit(0);
+      frame->type = plugin::FrameType::kOk;
+      if (!channel.Write(*frame)) ::_exit(0);
+    }
+  }
+  ::close(fds[1]);
+  plugin::FrameChannel channel(fds[0], 1 << 20);
+  if (!channel.SetReceiveTimeout(std::chrono::seconds(5))) std::abort();
+  plugin::Frame request;
+  request.type = plugin::FrameType::kCall;
+  request.fields = {"counter", "noop", "x"};
+  std::vector<double> samples;
+  samples.reserve(static_cast<size_t>(state.max_iterations));
+  for (auto _ : state) {
+    auto start = std::chrono::steady_clock::now();
+    if (!channel.Write(request, start + std::chrono::seconds(5))) std::abort();
+    auto reply = channel.Read(start + std::chrono::seconds(5));
+    benchmark::DoNotOptimize(reply);
+    samples.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ReportPercentiles(state, std::move(samples), "rt");
+}
+BENCHMARK(BM_ProcessPingPong)->Iterations(20000)->Unit(benchmark::kMicrosecond);
+
+// A call to a module in the sandboxed plugin host: PluginHost::Call -> frame -> host process
+// (seccomp, Landlock, namespaces, cgroup) -> module -> frame back.
+void BM_SandboxedCall(benchmark::State& state) {
+  const std::string host_binary = PluginHostPath();
+  if (host_binary.empty()) {
+    state.SkipWithError("ARSENAL_PLUGIN_HOST is not set");
+    return;
+  }
+  arsenal::log::ConfigureLogging("warn", arsenal::log::Format::kText);
+  std::string templ = (std::filesystem::temp_directory_path() / "arsenal-bench-XXXXXX");
+  if (::mkdtemp(templ.data()) == nullptr) std::abort();
+  std::filesystem::path dir = templ;
+  {
+    arsenal::hotreload::PluginHostOptions options;
+    options.host_binary = host_binary;
+    options.modules_dir = dir / "modules";
+    auto host = arsenal::hotreload::PluginHost::Create("bench", options);
+    if (!host) {
+      state.SkipWithError(host.error().ToString().c_str());
+      std::filesystem::remove_all(dir);
+      return;
+    }
+    if (!(*host)->Load("counter", ARSENAL_COUNTER_V1)) std::abort();
+    const std::string name = "counter";
+    const std::string method = "noop";
+    for (int i = 0; i < 1000; ++i) benchmark::DoNotOptimize((*host)->Call(name, method, "x"));
+    std::vector<double> samples;
+    samples.reserve(static_cast<size_t>(state.max_iterations));
+    for (auto _ : state) {
+      auto start = std::chrono::steady_clock::now();
+      auto out = (*host)->Call(name, method, "x");
+      samples.push_back(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      if (!out) {
+        state.SkipWithError(out.error().ToString().c_str());
+        break;
+      }
+    }
+    ReportPercentiles(state, std::move(samples), "rt");
+  }
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_SandboxedCall)->Iterations(20000)->Unit(benchmark::kMicrosecond);
 
 // The same with glibc told to keep freed memory (no trimming, no per-allocation mmap). On VMs
 // where a page fault is expensive, most of a large-state swap is first-touch faults on freshly

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "arsenal/base/unique_fd.h"
+#include "arsenal/hotreload/module_manager.h"
 
 namespace arsenal::hotreload {
 namespace {
@@ -88,6 +89,40 @@ Status CheckElfImage(std::string_view bytes, const std::string& path) {
     return Fail(
         ValidationError("module.not_elf", path + " is ELF but not a 64-bit shared object", "path")
             .WithHint("build the module as a shared library (.so) for this architecture"));
+  }
+  return {};
+}
+
+Status CheckModulePath(const std::string& path, const std::string& field) {
+  auto invalid = [&](std::string code, std::string message, std::string hint) {
+    return Fail(ValidationError(std::move(code), std::move(message), field).WithHint(hint));
+  };
+  if (path.empty() || path.find('\0') != std::string::npos || path.front() != '/') {
+    return invalid("module.invalid_path", field + " must be an absolute path to a module .so",
+                   "pass the absolute path of the module file on the engine's host");
+  }
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (!fd) {
+    if (errno == ENOENT || errno == ENOTDIR) {
+      return invalid("module.file_not_found", "no module file at " + path,
+                     "check the path; it is resolved on the engine's host");
+    }
+    return Fail(ErrnoError("module.io", "open", path, errno).WithDetail("field", field));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    return Fail(ErrnoError("module.io", "fstat", path, errno).WithDetail("field", field));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return invalid("module.not_elf", path + " is not a regular file",
+                   "pass the path of a module .so file");
+  }
+  std::string header(sizeof(Elf64_Ehdr), '\0');
+  ssize_t n = ::pread(fd.get(), header.data(), header.size(), 0);
+  if (n < 0) return Fail(ErrnoError("module.io", "read", path, errno).WithDetail("field", field));
+  header.resize(static_cast<size_t>(n));
+  if (auto elf = CheckElfImage(header, path); !elf) {
+    return Fail(std::move(elf).error().WithDetail("field", field));
   }
   return {};
 }

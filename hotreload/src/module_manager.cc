@@ -1,11 +1,13 @@
 #include "arsenal/hotreload/module_manager.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <time.h>
 
 #include <atomic>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <utility>
 
 #include "arsenal/base/log.h"
@@ -115,9 +117,14 @@ class ModuleSlot {
     Active* active = active_.get();
     if (active == nullptr) [[unlikely]]
       return Fail(ModuleNotFound(name_));
-    calls_.fetch_add(1, std::memory_order_relaxed);
-    if (active->thread_safe) return active->instance->Call(method, input);
+    if (active->thread_safe) {
+      calls_.fetch_add(1, std::memory_order_relaxed);
+      return active->instance->Call(method, input);
+    }
     std::lock_guard serial(active->call_mu);
+    // Calls are serialised here (and by the gate across versions): a plain load and store count
+    // them without another locked instruction on the hot path.
+    calls_.store(calls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     return active->instance->Call(method, input);
   }
 
@@ -222,6 +229,12 @@ Result<std::unique_ptr<ModuleManager>> ModuleManager::Create(ManagerOptions opti
         ValidationError("module.bad_options", "history_depth must be at least 1", "history_depth"));
   }
   ARSENAL_ASSIGN_OR_RETURN(auto files, FileStore::Open(options.modules_dir));
+  if (options.retain_freed_heap) {
+    // Fixed thresholds also turn off glibc's dynamic mmap threshold, whose adjustments alternate
+    // between mmap'ed and heap chunks for same-sized states.
+    ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  }
   return std::unique_ptr<ModuleManager>(new ModuleManager(std::move(options), std::move(files)));
 }
 
@@ -355,21 +368,24 @@ Result<ModuleInfo> ModuleManager::SwapTo(const std::shared_ptr<ModuleSlot>& slot
                               "keeps serving"));
   }
   std::unique_ptr<Active> old;
+  // Released after calls are unblocked: freeing a large state can return memory to the kernel
+  // (munmap or heap trim, with TLB shootdowns), which is slow and need not hold calls up.
+  std::optional<Instance::Snapshot> state;
   {
     ExclusiveGuard guard(slot->gate_);
     Active* current = slot->active_.get();
-    ARSENAL_ASSIGN_OR_RETURN(
-        Instance::Snapshot state,
-        current->instance->TakeSnapshot(library->table().state_version, options_.max_state_bytes));
+    ARSENAL_ASSIGN_OR_RETURN(state, current->instance->TakeSnapshot(library->table().state_version,
+                                                                    options_.max_state_bytes));
     ARSENAL_ASSIGN_OR_RETURN(std::unique_ptr<Instance> instance,
-                             Instance::Create(*library, state.bytes(), state.version()));
+                             Instance::Create(*library, state->bytes(), state->version()));
     ARSENAL_TRY(instance->Health());
     old = std::exchange(slot->active_,
                         std::make_unique<Active>(std::move(library), std::move(instance)));
   }
+  slot->last_swap_ns_.store(NanosSince(quiesce_start), std::memory_order_relaxed);
+  state.reset();
   // active_ only changes under admin_mu_, which the caller holds: reading it here is safe.
   slot->PushHistory(*slot->active_->library, options_.history_depth);
-  slot->last_swap_ns_.store(NanosSince(quiesce_start), std::memory_order_relaxed);
   slot->reloads_.fetch_add(1, std::memory_order_relaxed);
   // No call can reach the old version any more (they all went through the gate): unload it
   // without holding up new calls.

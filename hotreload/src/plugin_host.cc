@@ -50,6 +50,15 @@ Result<Image> ReadImage(const std::filesystem::path& path, size_t max_bytes) {
   return image;
 }
 
+// Errors about the module file itself name the parameter that gave it, as in-process loads do
+// (the host's error replies carry no details).
+Error NamePath(Error error) {
+  if (error.category() == ErrorCategory::kValidation && !error.details().contains("field")) {
+    error.WithDetail("field", "path");
+  }
+  return error;
+}
+
 // What the host said about a module it loaded.
 struct Declared {
   std::string name;
@@ -102,11 +111,17 @@ class PluginHost::Impl {
   // One request to the serving host. A transport failure (crash, timeout, bad reply) stops the
   // host, restarts it from the checkpoints, and becomes module.host_crashed / module.call_timeout.
   // A kError reply is returned as an Error. `ok_fields` is the field count a kOk must have.
-  Result<Frame> Exchange(Frame request, size_t ok_fields, const std::string& what) {
+  Result<Frame> Exchange(Frame request, size_t ok_fields) {
     if (failed_ || !process_) return Fail(HostFailed());
-    auto reply = process_->Request(std::move(request), Clock::now() + options_.call_timeout);
+    auto reply = process_->Request(request, Clock::now() + options_.call_timeout);
     if (reply && reply->type == FrameType::kError) return Fail(RemoteError(*reply, name_));
     if (reply && reply->fields.size() == ok_fields) return reply;
+    // Described only on failure: building the text on every call would cost an allocation.
+    std::string what = std::string(plugin::FrameTypeName(request.type)) + " " +
+                       (request.fields.empty() ? std::string() : request.fields[0]);
+    if (request.type == FrameType::kCall && request.fields.size() > 1) {
+      what += "." + request.fields[1];
+    }
     std::string reason = "protocol_error";
     if (!reply && reply.error().code() == "plugin.timeout") reason = "timeout";
     if (!reply && reply.error().code() == "plugin.closed") reason = "crashed";
@@ -211,7 +226,7 @@ class PluginHost::Impl {
                       const std::string& what) {
     auto deadline = Clock::now() + (request.type == FrameType::kLoad ? options_.start_timeout
                                                                      : options_.call_timeout);
-    auto reply = process.Request(std::move(request), deadline);
+    auto reply = process.Request(request, deadline);
     if (!reply) {
       return Fail(Error(ErrorCategory::kUnavailable, "module.host_crashed",
                         "new plugin host '" + name_ + "' failed during " + what + ": " +
@@ -350,11 +365,11 @@ class PluginHost::Impl {
     }
     ARSENAL_ASSIGN_OR_RETURN(Image image, ReadImage(path, options_.max_module_bytes));
     std::lock_guard io(io_mu_);
-    auto loaded = Exchange(Request(FrameType::kLoad, {name, image.bytes}), 2, "load " + name);
-    if (!loaded) return Fail(std::move(loaded).error().AddContext("load module " + name));
+    auto loaded = Exchange(Request(FrameType::kLoad, {name, image.bytes}), 2);
+    if (!loaded) return Fail(NamePath(std::move(loaded).error()).AddContext("load module " + name));
     Declared declared{loaded->fields[0], loaded->fields[1], loaded->arg};
     auto discard = [&](Error error) {
-      if (process_) (void)Exchange(Request(FrameType::kUnload, {name}), 0, "unload " + name);
+      if (process_) (void)Exchange(Request(FrameType::kUnload, {name}), 0);
       return Fail(std::move(error).AddContext("load module " + name));
     };
     if (!IsValidModuleName(declared.name) || !IsValidVersion(declared.version)) {
@@ -362,8 +377,7 @@ class PluginHost::Impl {
                                    "plugin host reported an invalid module name or version"));
     }
     StateBlob initial{options.initial_state, options.initial_state_version};
-    auto created = Exchange(Request(FrameType::kCreate, {name, initial.bytes}, initial.version), 0,
-                            "create " + name);
+    auto created = Exchange(Request(FrameType::kCreate, {name, initial.bytes}, initial.version), 0);
     if (!created) {
       // A crash was already handled (the restarted host does not have this module).
       if (created.error().code() == "module.host_crashed" ||
@@ -399,7 +413,7 @@ class PluginHost::Impl {
     }
     // If the host dies here it is restarted without the module: unloaded either way.
     if (process_ && !failed_) {
-      if (auto done = Exchange(Request(FrameType::kUnload, {name}), 0, "unload " + name); !done) {
+      if (auto done = Exchange(Request(FrameType::kUnload, {name}), 0); !done) {
         log::Get("hotreload")
             ->warn("unload of {} in plugin host {}: {}", name, name_, done.error().ToString());
       }
@@ -414,8 +428,7 @@ class PluginHost::Impl {
     ARSENAL_ASSIGN_OR_RETURN(auto slot, Find(name));
     slot->calls.fetch_add(1, std::memory_order_relaxed);
     ARSENAL_ASSIGN_OR_RETURN(
-        Frame reply, Exchange(Request(FrameType::kCall, {name, method, std::string(input)}), 1,
-                              "call " + name + "." + method));
+        Frame reply, Exchange(Request(FrameType::kCall, {name, method, std::string(input)}), 1));
     if (options_.checkpoint_every_calls > 0 &&
         ++slot->calls_since_checkpoint >= options_.checkpoint_every_calls) {
       if (auto state = SnapshotLocked(*slot); !state) {
@@ -429,8 +442,8 @@ class PluginHost::Impl {
 
   // io_mu_ held.
   Result<StateBlob> SnapshotLocked(SandboxedSlot& slot) {
-    ARSENAL_ASSIGN_OR_RETURN(Frame reply, Exchange(Request(FrameType::kSnapshot, {slot.name}, 0), 1,
-                                                   "snapshot " + slot.name));
+    ARSENAL_ASSIGN_OR_RETURN(Frame reply,
+                             Exchange(Request(FrameType::kSnapshot, {slot.name}, 0), 1));
     slot.checkpoint = StateBlob{std::move(reply.fields[0]), reply.arg};
     slot.calls_since_checkpoint = 0;
     return slot.checkpoint;
@@ -445,7 +458,7 @@ class PluginHost::Impl {
   Status Health(const std::string& name) {
     std::lock_guard io(io_mu_);
     ARSENAL_TRY(Find(name));
-    ARSENAL_TRY(Exchange(Request(FrameType::kHealth, {name}), 0, "health " + name));
+    ARSENAL_TRY(Exchange(Request(FrameType::kHealth, {name}), 0));
     return {};
   }
 
@@ -462,7 +475,9 @@ class PluginHost::Impl {
     // The new host loads and checks every module while the old one keeps serving.
     std::map<std::string, Declared> declared;
     auto fresh = StartWith(images, /*use_checkpoints=*/false, &declared);
-    if (!fresh) return Fail(std::move(fresh).error().AddContext("reload plugin host " + name_));
+    if (!fresh) {
+      return Fail(NamePath(std::move(fresh).error()).AddContext("reload plugin host " + name_));
+    }
     std::map<std::string, std::shared_ptr<StoredFile>> stored;
     for (const auto& [name, image] : images) {
       ARSENAL_ASSIGN_OR_RETURN(stored[name], Store(image, declared[name]));
@@ -480,8 +495,8 @@ class PluginHost::Impl {
         if (recover) {
           handed[name] = slot->checkpoint;
         } else {
-          auto state = Exchange(Request(FrameType::kSnapshot, {name}, declared[name].state_version),
-                                1, "snapshot " + name);
+          auto state =
+              Exchange(Request(FrameType::kSnapshot, {name}, declared[name].state_version), 1);
           if (!state) {
             (*fresh)->Stop(false);
             return Fail(std::move(state).error().AddContext("reload plugin host " + name_));

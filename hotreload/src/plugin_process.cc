@@ -214,13 +214,17 @@ Result<std::unique_ptr<PluginProcess>> PluginProcess::Start(const PluginHostOpti
   process->process_ = std::move(*spawned);
   process->pid_ = process->process_.pid();
   process->cgroup_ = std::move(*cgroup);
+  if (auto timeout = process->channel_.SetReceiveTimeout(options.call_timeout); !timeout) {
+    process->Stop(false);
+    return failed(timeout.error());
+  }
 
   plugin::Frame seal;
   seal.type = plugin::FrameType::kSeal;
   seal.arg = sandbox.seal->flags;
   seal.fields.emplace_back(reinterpret_cast<const char*>(sandbox.seal->filter.data()),
                            sandbox.seal->filter.size() * sizeof(sock_filter));
-  auto sealed = process->Request(std::move(seal), Clock::now() + options.start_timeout);
+  auto sealed = process->Request(seal, Clock::now() + options.start_timeout);
   if (!sealed || sealed->type != plugin::FrameType::kOk) {
     Error cause = sealed ? RemoteError(*sealed, label) : sealed.error();
     HostExit exit = process->Stop(true);
@@ -232,7 +236,7 @@ Result<std::unique_ptr<PluginProcess>> PluginProcess::Start(const PluginHostOpti
 
 PluginProcess::~PluginProcess() { Stop(false); }
 
-Result<plugin::Frame> PluginProcess::Request(plugin::Frame request, Clock::time_point deadline) {
+Result<plugin::Frame> PluginProcess::Request(plugin::Frame& request, Clock::time_point deadline) {
   request.id = next_id_++;
   ARSENAL_TRY(channel_.Write(request, deadline));
   ARSENAL_ASSIGN_OR_RETURN(plugin::Frame reply, channel_.Read(deadline));

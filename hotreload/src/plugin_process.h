@@ -51,7 +51,7 @@ class PluginProcess {
   // Sends `request` (its id is assigned here) and returns the reply: kOk or kError. Transport
   // failures keep their plugin.* codes (plugin.closed, plugin.timeout, ...); a reply with the
   // wrong id or type is plugin.protocol_error. After any failure the process must be stopped.
-  Result<plugin::Frame> Request(plugin::Frame request, Clock::time_point deadline);
+  Result<plugin::Frame> Request(plugin::Frame& request, Clock::time_point deadline);
 
   // Ends the process and removes its cgroup. graceful: close the socket and give the host a
   // moment to exit by itself (clean stop, or a crash in progress, so its own exit status is

@@ -193,9 +193,13 @@ Status FrameChannel::Fill(size_t want, Clock::time_point deadline) {
     if (buffer_.size() - end_ < want) buffer_.resize(end_ + want);
   }
   for (;;) {
-    if (deadline != kNoDeadline) ARSENAL_TRY(WaitFor(POLLIN, deadline));
-    ssize_t n = ::recv(fd_, buffer_.data() + end_, buffer_.size() - end_,
-                       deadline != kNoDeadline ? MSG_DONTWAIT : 0);
+    // With SO_RCVTIMEO covering the deadline, recv() waits by itself (see SetReceiveTimeout).
+    const bool blocking_recv =
+        deadline == kNoDeadline || (receive_timeout_ != Clock::duration::zero() &&
+                                    deadline - Clock::now() + receive_slack_ >= receive_timeout_);
+    if (!blocking_recv) ARSENAL_TRY(WaitFor(POLLIN, deadline));
+    ssize_t n =
+        ::recv(fd_, buffer_.data() + end_, buffer_.size() - end_, blocking_recv ? 0 : MSG_DONTWAIT);
     if (n > 0) {
       end_ += static_cast<size_t>(n);
       return {};
@@ -203,12 +207,25 @@ Status FrameChannel::Fill(size_t want, Clock::time_point deadline) {
     if (n == 0) return Fail(Closed("end of stream"));
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (deadline == kNoDeadline) ARSENAL_TRY(WaitFor(POLLIN, deadline));
+      // A non-blocking socket, or SO_RCVTIMEO expired: poll until the deadline decides.
+      ARSENAL_TRY(WaitFor(POLLIN, deadline));
       continue;
     }
     if (errno == ECONNRESET) return Fail(Closed("connection reset"));
     return Fail(ErrnoError("plugin.io", "recv", "plugin socket", errno));
   }
+}
+
+Status FrameChannel::SetReceiveTimeout(std::chrono::milliseconds timeout) {
+  struct timeval tv {};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  if (::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) {
+    return Fail(ErrnoError("plugin.io", "setsockopt(SO_RCVTIMEO)", "plugin socket", errno));
+  }
+  receive_timeout_ = timeout;
+  receive_slack_ = std::min<Clock::duration>(timeout / 10, std::chrono::milliseconds(100));
+  return {};
 }
 
 Result<Frame> FrameChannel::Read(Clock::time_point deadline) {

@@ -42,6 +42,13 @@ bool Exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
 
 class PluginHostTest : public ModuleTest {
  protected:
+  void SetUp() override {
+#if defined(__SANITIZE_ADDRESS__)
+    GTEST_SKIP() << "the sanitizer runtime in arsenal-plugin-host needs syscalls and /proc reads "
+                    "that its seccomp and Landlock policy deny";
+#endif
+    ModuleTest::SetUp();
+  }
   PluginHostOptions Options() {
     PluginHostOptions options;
     options.host_binary = ARSENAL_PLUGIN_HOST;

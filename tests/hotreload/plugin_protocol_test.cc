@@ -132,6 +132,27 @@ TEST_F(ChannelTest, ReadTimesOutAndSeesTheEndOfStream) {
   EXPECT_EQ(broken.error().code(), "plugin.closed");
 }
 
+TEST_F(ChannelTest, ABlockingReceiveHonoursTheDeadline) {
+  FrameChannel reader(b_.get(), kMinFrameBytes);
+  ASSERT_TRUE(reader.SetReceiveTimeout(std::chrono::milliseconds(100)));
+  auto start = FrameChannel::Clock::now();
+  auto timed_out = reader.Read(start + std::chrono::milliseconds(100));
+  ASSERT_FALSE(timed_out);
+  EXPECT_EQ(timed_out.error().code(), "plugin.timeout");
+  auto waited = FrameChannel::Clock::now() - start;
+  EXPECT_GE(waited, std::chrono::milliseconds(90));
+  EXPECT_LT(waited, std::chrono::milliseconds(1000));
+  // A shorter deadline than the socket's timeout falls back to poll() and is exact.
+  start = FrameChannel::Clock::now();
+  EXPECT_FALSE(reader.Read(start + std::chrono::milliseconds(10)));
+  EXPECT_LT(FrameChannel::Clock::now() - start, std::chrono::milliseconds(90));
+  FrameChannel writer(a_.get(), kMinFrameBytes);
+  ASSERT_TRUE(writer.Write(Make(FrameType::kHealth, {}, 0, 3)));
+  auto frame = reader.Read(FrameChannel::Clock::now() + std::chrono::milliseconds(100));
+  ASSERT_TRUE(frame) << frame.error().ToString();
+  EXPECT_EQ(frame->id, 3u);
+}
+
 // The request loop in a thread of this process, without seal (never seal a test process).
 class ServerTest : public ChannelTest {
  protected:

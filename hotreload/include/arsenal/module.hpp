@@ -27,15 +27,18 @@
 #ifndef ARSENAL_MODULE_HPP_
 #define ARSENAL_MODULE_HPP_
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "arsenal/module.h"
@@ -92,11 +95,62 @@ struct State {
 
 namespace internal {
 
-// Copies into a malloc'ed buffer that the host releases with FreeBuffer. Returns false when out
-// of memory.
-inline bool CopyOut(std::string_view data, arsenal_module_bytes* out) {
+// Large outputs and snapshots are handed to the host without a copy: the std::string that holds
+// them is parked here until the host releases the buffer with FreeBuffer. (A copy of a large
+// state would double the memory touched while the host blocks calls for a reload.) Small buffers
+// are copied into malloc memory, which is cheaper than the bookkeeping. One registry per module
+// library (hidden visibility); the count keeps FreeBuffer lock-free when nothing is parked.
+class ParkedBuffers {
+ public:
+  static constexpr size_t kMinBytes = 64u << 10;
+
+  static ParkedBuffers& Get() {
+    static ParkedBuffers buffers;
+    return buffers;
+  }
+
+  // Takes over `data` (size >= kMinBytes) and returns the address of its bytes.
+  uint8_t* Park(std::string&& data) {
+    auto holder = std::make_unique<std::string>(std::move(data));
+    auto* bytes = reinterpret_cast<uint8_t*>(holder->data());
+    std::lock_guard<std::mutex> lock(mu_);
+    parked_.emplace(bytes, std::move(holder));
+    count_.fetch_add(1, std::memory_order_release);
+    return bytes;
+  }
+
+  // Releases `buffer` if it is parked here; false if it is not (a malloc'ed buffer).
+  bool Release(void* buffer) {
+    if (count_.load(std::memory_order_acquire) == 0) return false;
+    std::unique_ptr<std::string> holder;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = parked_.find(buffer);
+      if (it == parked_.end()) return false;
+      holder = std::move(it->second);
+      parked_.erase(it);
+      count_.fetch_sub(1, std::memory_order_release);
+    }
+    return true;  // `holder` frees the bytes outside the lock
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<void*, std::unique_ptr<std::string>> parked_;
+  std::atomic<size_t> count_{0};
+};
+
+// Hands `data` to the host: parked when large, else copied into a malloc'ed buffer that the host
+// releases with FreeBuffer. Returns false when out of memory.
+inline bool MoveOut(std::string&& data, arsenal_module_bytes* out) {
   out->data = nullptr;
   out->size = 0;
+  if (data.size() >= ParkedBuffers::kMinBytes) {
+    const size_t size = data.size();
+    out->data = ParkedBuffers::Get().Park(std::move(data));
+    out->size = size;
+    return true;
+  }
   if (data.empty()) return true;
   auto* buffer = static_cast<uint8_t*>(std::malloc(data.size()));
   if (buffer == nullptr) return false;
@@ -165,7 +219,7 @@ struct Adapter {
     return Guard(error, [&]() -> int {
       Outcome<std::string> result = Self(instance)->Call(method, View(input, input_size));
       if (!result.ok()) return Report(result.failure(), error);
-      if (!CopyOut(result.value(), output)) throw std::bad_alloc();
+      if (!MoveOut(std::move(result.value()), output)) throw std::bad_alloc();
       return ARSENAL_MODULE_OK;
     });
   }
@@ -178,7 +232,7 @@ struct Adapter {
       const T* self = Self(instance);
       Outcome<State> snapshot = self->Snapshot(wanted_state_version);
       if (!snapshot.ok()) return Report(snapshot.failure(), error);
-      if (!CopyOut(snapshot.value().bytes, state)) throw std::bad_alloc();
+      if (!MoveOut(std::move(snapshot.value().bytes), state)) throw std::bad_alloc();
       *state_version = snapshot.value().version;
       return ARSENAL_MODULE_OK;
     });
@@ -198,7 +252,9 @@ struct Adapter {
     delete Self(instance);
   }
 
-  static void FreeBuffer(void* buffer) { std::free(buffer); }
+  static void FreeBuffer(void* buffer) {
+    if (buffer != nullptr && !ParkedBuffers::Get().Release(buffer)) std::free(buffer);
+  }
 };
 
 }  // namespace internal

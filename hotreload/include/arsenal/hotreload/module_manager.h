@@ -65,6 +65,14 @@ struct ManagerOptions {
   size_t max_module_bytes = 256u << 20;
   // How long a reload waits for in-flight calls to drain before giving up with module.busy.
   std::chrono::milliseconds quiesce_timeout{5000};
+  // Process-wide allocator policy for reloads of large states. When true, Create() sets glibc's
+  // M_MMAP_THRESHOLD to 64 MiB and M_TRIM_THRESHOLD to 256 MiB (mallopt), so the memory one reload
+  // frees is reused by the next instead of going back to the kernel and being faulted in again
+  // while calls are blocked. With 1 MiB of state that is most of the swap time on a VM (see
+  // docs/modules.md, "Costs"). It affects every allocation of the process and keeps up to
+  // 256 MiB of freed heap mapped: a daemon's choice (ModuleService turns it on by default, config
+  // modules.retain_heap), off here for embedders.
+  bool retain_freed_heap = false;
 };
 
 struct LoadOptions {
@@ -99,6 +107,13 @@ struct ModuleInfo {
   uint64_t reloads = 0;       // successful reloads and rollbacks since Load
   uint64_t last_swap_ns = 0;  // how long calls were blocked by the last reload (0 if none)
 };
+
+// Checks a module path given by an untrusted caller before anything is loaded from it: absolute,
+// an existing regular file (not a FIFO or device: it is opened non-blocking), starting with a
+// 64-bit ELF shared-object header. Errors are validation errors with details.field = `field`:
+// module.invalid_path (empty, relative, NUL byte), module.file_not_found, module.not_elf,
+// module.io (permission and other errno). Loading checks the whole file again.
+Status CheckModulePath(const std::string& path, const std::string& field);
 
 class ModuleSlot;  // one registered module; defined in module_manager.cc
 

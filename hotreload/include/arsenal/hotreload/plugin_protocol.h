@@ -119,6 +119,12 @@ class FrameChannel {
   // Writes already-encoded bytes (one or more frames, or anything: for tests of bad input).
   Status WriteRaw(std::string_view bytes, Clock::time_point deadline = kNoDeadline);
 
+  // Lets Read block in recv() itself (SO_RCVTIMEO = `timeout`) instead of poll() + recv() when
+  // the deadline is about `timeout` away: one system call less per reply, which is most of the
+  // engine's cost of a round trip. A read may then overshoot its deadline by up to a tenth of
+  // `timeout` (at most 100 ms). Needs a blocking socket. Error: plugin.io.
+  Status SetReceiveTimeout(std::chrono::milliseconds timeout);
+
   size_t max_frame_bytes() const { return max_frame_bytes_; }
   int fd() const { return fd_; }
 
@@ -133,8 +139,10 @@ class FrameChannel {
   std::string buffer_;
   size_t begin_ = 0;
   size_t end_ = 0;
-  uint64_t discard_ = 0;  // bytes of a rejected frame still to skip
-  std::string out_;       // reused encoding buffer
+  uint64_t discard_ = 0;               // bytes of a rejected frame still to skip
+  Clock::duration receive_timeout_{};  // SO_RCVTIMEO, zero when not set
+  Clock::duration receive_slack_{};
+  std::string out_;  // reused encoding buffer
 };
 
 }  // namespace arsenal::hotreload::plugin
