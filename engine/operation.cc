@@ -28,7 +28,8 @@ Json DescribeOperation(const Operation& op) {
             {"permission", op.permission},
             {"http", {{"method", op.http_method}, {"path", op.http_path}}},
             {"idempotent", op.idempotent},
-            {"examples", op.examples}};
+            {"examples", op.examples},
+            {"cli", op.cli_command}};
   j["compensation"] = op.compensation ? Json(op.compensation->operation) : Json(nullptr);
   return j;
 }

@@ -16,6 +16,7 @@ Result<Json> Handle(OperationContext& ctx, const Json& params) {
 Operation Make() {
   Operation op;
   op.name = "create_api_key";
+  op.cli_command = {"keys", "create"};
   op.family = "auth";
   op.summary = "Create an API key with a role; the secret key is shown only in this result";
   op.description =

@@ -26,6 +26,7 @@ Result<Json> Handle(OperationContext& ctx, const Json& params) {
 Operation Make() {
   Operation op;
   op.name = "list_api_keys";
+  op.cli_command = {"keys", "list"};
   op.family = "auth";
   op.summary = "List API keys (ids, names, roles; never the secrets)";
   Json props = ListParamsSchemaProperties(Spec());

@@ -14,6 +14,7 @@ Result<Json> Handle(OperationContext& ctx, const Json& params) {
 Operation Make() {
   Operation op;
   op.name = "revoke_api_key";
+  op.cli_command = {"keys", "revoke"};
   op.family = "auth";
   op.summary = "Revoke an API key by id";
   op.params_schema = {{"type", "object"},

@@ -67,6 +67,9 @@ struct Operation {
   bool idempotent = false;
   std::optional<Compensation> compensation;
   Json examples = Json::array();  // [{"params": {...}, "result": {...}, "summary": "..."}]
+  // An extra CLI spelling besides `arsenal <name>`, e.g. {"keys", "create"} for
+  // `arsenal keys create`. Empty: the operation name only.
+  std::vector<std::string> cli_command;
   OperationHandler handler;
 };
 
