@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <fstream>
 #include <mutex>
 #include <numeric>
@@ -241,11 +242,19 @@ void BM_RestartSoak(benchmark::State& state) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
+  const int64_t fds1 = OpenFds(), rss1 = RssKb(), zombies1 = Zombies();
   state.counters["restarts"] = cycles;
-  state.counters["fd_growth"] = static_cast<double>(OpenFds() - fds0);
-  state.counters["rss_growth_kb"] = static_cast<double>(RssKb() - rss0);
+  state.counters["fds_before"] = static_cast<double>(fds0);
+  state.counters["fds_after"] = static_cast<double>(fds1);
+  state.counters["rss_kb_before"] = static_cast<double>(rss0);
+  state.counters["rss_kb_after"] = static_cast<double>(rss1);
   state.counters["zombies_before"] = static_cast<double>(zombies0);
-  state.counters["zombies_after"] = static_cast<double>(Zombies());
+  state.counters["zombies_after"] = static_cast<double>(zombies1);
+  std::printf(
+      "soak: %d restarts; open fds %lld -> %lld, RSS %lld -> %lld KiB, zombies %lld -> %lld\n",
+      cycles, static_cast<long long>(fds0), static_cast<long long>(fds1),
+      static_cast<long long>(rss0), static_cast<long long>(rss1), static_cast<long long>(zombies0),
+      static_cast<long long>(zombies1));
 }
 BENCHMARK(BM_RestartSoak)->Arg(10000)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
