@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "arsenal/api/jsonapi.h"
+#include "arsenal/api/url.h"
 
 namespace arsenal::api {
 namespace {
@@ -26,22 +27,6 @@ Error TransportError(const std::string& code, const std::string& message) {
   return Error(ErrorCategory::kUnavailable, code, message)
       .WithHint("check that arsenald is running and the --remote URL is right")
       .WithRetryable(true);
-}
-
-std::string PathEncode(std::string_view in) {
-  static const char* digits = "0123456789ABCDEF";
-  std::string out;
-  for (char c : in) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += digits[u >> 4];
-      out += digits[u & 15];
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -204,7 +189,7 @@ Result<Client> Client::Connect(std::string base_url, std::string api_key,
 
 Result<Json> Client::Call(const std::string& operation, const Json& params) {
   ARSENAL_ASSIGN_OR_RETURN(
-      auto res, impl_->Send(http::verb::post, "/api/v1/operations/" + PathEncode(operation),
+      auto res, impl_->Send(http::verb::post, "/api/v1/operations/" + PercentEncode(operation),
                             params.dump(-1, ' ', false, Json::error_handler_t::replace)));
   Json doc = Json::parse(res.body(), nullptr, false);
   const int status = static_cast<int>(res.result_int());

@@ -10,6 +10,7 @@
 #include "arsenal/api/metrics.h"
 #include "arsenal/api/openapi.h"
 #include "arsenal/api/stream.h"
+#include "arsenal/api/url.h"
 #include "arsenal/base/log.h"
 #include "arsenal/engine/api_keys.h"
 
@@ -97,22 +98,6 @@ Result<std::string> PercentDecode(std::string_view in, bool plus_is_space) {
   }
   if (!ValidUtf8(out)) return Fail(BadTarget("the request target is not valid UTF-8"));
   if (out.find('\0') != std::string::npos) return Fail(BadTarget("NUL in the request target"));
-  return out;
-}
-
-std::string PercentEncode(std::string_view in) {
-  static const char* digits = "0123456789ABCDEF";
-  std::string out;
-  for (char c : in) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += digits[u >> 4];
-      out += digits[u & 15];
-    }
-  }
   return out;
 }
 
