@@ -60,6 +60,17 @@ TEST_F(BadInputTest, OversizedBody) {
                     "api.body_too_large");
 }
 
+// Without a Content-Length the limit still holds: a chunked body is cut off at the limit.
+TEST_F(BadInputTest, OversizedChunkedBody) {
+  std::string req =
+      "POST /api/v1/operations/list_operations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+      admin_key_ + "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string chunk(40 * 1024, ' ');
+  for (int i = 0; i < 3; ++i) req += "a000\r\n" + chunk + "\r\n";
+  req += "0\r\n\r\n";
+  ExpectErrorObject(SendRaw(server_->endpoint(), req), 413, "api.body_too_large");
+}
+
 TEST_F(BadInputTest, EndlessHeaders) {
   std::string req = "GET /api/v1/operations HTTP/1.1\r\nHost: x\r\n";
   for (int i = 0; i < 400; ++i)
