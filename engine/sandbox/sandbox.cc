@@ -268,11 +268,14 @@ Result<SandboxResult> SandboxProcess::Wait() {
             .WithHint("call Wait() once"));
   }
   SandboxResult result;
-  const std::optional<Clock::time_point> deadline =
-      d.timeout ? std::optional(d.start + *d.timeout) : std::nullopt;
+  // Plain time points with flags, not optionals: g++ 12 -O2 reports a false
+  // maybe-uninitialized on optional<time_point> in this loop.
+  const bool has_deadline = d.timeout.has_value();
+  const Clock::time_point deadline = has_deadline ? d.start + *d.timeout : Clock::time_point{};
   bool exited = false;
   bool oom_event = false;
-  std::optional<Clock::time_point> drain_until;
+  bool draining = false;
+  Clock::time_point drain_until{};
 
   while (true) {
     pollfd fds[4];
@@ -302,17 +305,20 @@ Result<SandboxResult> SandboxProcess::Wait() {
       return static_cast<int>(std::clamp<int64_t>(ms, 0, INT32_MAX));
     };
     if (exited) {
-      if (!drain_until) drain_until = now + kDrainGrace;
-      wait_ms = until(*drain_until);
-    } else if (deadline && !result.timed_out) {
-      wait_ms = until(*deadline);
+      if (!draining) {
+        draining = true;
+        drain_until = now + kDrainGrace;
+      }
+      wait_ms = until(drain_until);
+    } else if (has_deadline && !result.timed_out) {
+      wait_ms = until(deadline);
     }
     int rc = ::poll(fds, static_cast<nfds_t>(n), wait_ms);
     if (rc < 0 && errno == EINTR) continue;
     if (rc < 0) return Fail(ErrnoError("sandbox.wait_failed", "poll", "sandbox command", errno));
     if (rc == 0) {
       if (exited) break;  // drain grace over: descendants still hold the pipes
-      if (deadline && !result.timed_out && Clock::now() >= *deadline) {
+      if (has_deadline && !result.timed_out && Clock::now() >= deadline) {
         result.timed_out = true;
         d.KillCommand();
       }
