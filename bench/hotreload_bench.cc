@@ -8,7 +8,6 @@
 // variable of that name at run time); without it that benchmark is skipped.
 #include <benchmark/benchmark.h>
 #include <dlfcn.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -17,6 +16,8 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "arsenal/base/log.h"
 #include "arsenal/hotreload/module_manager.h"
 #include "arsenal/hotreload/plugin_host.h"
+#include "arsenal/hotreload/plugin_host_server.h"
 #include "arsenal/hotreload/plugin_protocol.h"
 #include "arsenal/module.h"
 
@@ -35,13 +37,14 @@ using arsenal::hotreload::ModuleManager;
 // A private modules dir for one benchmark, removed afterwards.
 class Fixture {
  public:
-  Fixture() {
+  explicit Fixture(bool retain_freed_heap = false) {
     arsenal::log::ConfigureLogging("warn", arsenal::log::Format::kText);
     std::string templ = (std::filesystem::temp_directory_path() / "arsenal-bench-XXXXXX");
     if (::mkdtemp(templ.data()) == nullptr) std::abort();
     dir_ = templ;
     ManagerOptions options;
     options.modules_dir = dir_ / "modules";
+    options.retain_freed_heap = retain_freed_heap;
     manager_ = std::move(ModuleManager::Create(options).value());
   }
   ~Fixture() {
@@ -121,8 +124,8 @@ BENCHMARK(BM_ManagerCallByName);
 // Reload v1 <-> v2 with `state.range(0)` bytes of state. Reports the time calls were blocked
 // (ModuleInfo::last_swap_ns) as the manual time, with p50/p99 counters; the wall time of a whole
 // Reload (copy, hash, dlopen, swap, dlclose) is reported as reload_ms_mean.
-void BM_ReloadSwap(benchmark::State& state) {
-  Fixture fixture;
+void ReloadSwap(benchmark::State& state, bool retain_freed_heap) {
+  Fixture fixture(retain_freed_heap);
   auto& manager = fixture.manager();
   if (!manager.Load("counter", ARSENAL_COUNTER_V1)) std::abort();
   const auto state_bytes = static_cast<size_t>(state.range(0));
@@ -156,6 +159,7 @@ void BM_ReloadSwap(benchmark::State& state) {
   state.counters["reload_ms_mean"] = reload_total_ms / static_cast<double>(swaps.size());
   state.counters["state_bytes"] = static_cast<double>(state_bytes);
 }
+void BM_ReloadSwap(benchmark::State& state) { ReloadSwap(state, false); }
 BENCHMARK(BM_ReloadSwap)
     ->Arg(1 << 10)
     ->Arg(1 << 20)
@@ -186,41 +190,89 @@ std::string PluginHostPath() {
 #endif
 }
 
-// The floor for any out-of-process call: one frame each way over a unix stream socket between
-// two threads, with the same framing code the plugin host uses.
-void BM_SocketPingPong(benchmark::State& state) {
-  namespace plugin = arsenal::hotreload::plugin;
-  int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) std::abort();
-  std::thread echo([fd = fds[1]] {
-    plugin::FrameChannel channel(fd, 1 << 20);
-    for (;;) {
-      auto frame = channel.Read();
-      if (!frame) return;
-      frame->type = plugin::FrameType::kOk;
-      if (!channel.Write(*frame)) return;
-    }
-  });
-  plugin::FrameChannel channel(fds[0], 1 << 20);
-  plugin::Frame request;
-  request.type = plugin::FrameType::kCall;
-  request.fields = {"counter", "noop", "x"};
+namespace plugin = arsenal::hotreload::plugin;
+using Clock = std::chrono::steady_clock;
+
+// Times `round_trip` (returns false on failure) once per iteration; reports p50/p99/max.
+template <typename RoundTrip>
+void TimeRoundTrips(benchmark::State& state, RoundTrip&& round_trip) {
   std::vector<double> samples;
   samples.reserve(static_cast<size_t>(state.max_iterations));
   for (auto _ : state) {
-    auto start = std::chrono::steady_clock::now();
-    if (!channel.Write(request, std::chrono::steady_clock::now() + std::chrono::seconds(5))) {
-      std::abort();
+    auto start = Clock::now();
+    bool ok = round_trip();
+    samples.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    if (!ok) {
+      state.SkipWithError("round trip failed");
+      break;
     }
-    auto reply = channel.Read(std::chrono::steady_clock::now() + std::chrono::seconds(5));
-    benchmark::DoNotOptimize(reply);
-    samples.push_back(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  ReportPercentiles(state, std::move(samples), "rt");
+}
+
+// One request and its reply on `channel`.
+bool Ask(plugin::FrameChannel& channel, const plugin::Frame& request) {
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  if (!channel.Write(request, deadline)) return false;
+  auto reply = channel.Read(deadline);
+  return reply && reply->type == plugin::FrameType::kOk;
+}
+
+// Answers every frame with itself as kOk until the peer closes.
+void Echo(int fd) {
+  plugin::FrameChannel channel(fd, 1 << 20);
+  for (;;) {
+    auto frame = channel.Read();
+    if (!frame) return;
+    frame->type = plugin::FrameType::kOk;
+    if (!channel.Write(*frame)) return;
+  }
+}
+
+const plugin::Frame kNoopCall = {plugin::FrameType::kCall, 3, 0, {"counter", "noop", "x"}};
+
+// A forked child running `serve(fd)` on its end of a socket pair; the parent's end is `fd()`.
+class Child {
+ public:
+  template <typename Serve>
+  explicit Child(Serve&& serve) {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) std::abort();
+    pid_ = ::fork();
+    if (pid_ < 0) std::abort();
+    if (pid_ == 0) {
+      ::close(fds[0]);
+      serve(fds[1]);
+      ::_exit(0);
+    }
+    ::close(fds[1]);
+    fd_ = fds[0];
+  }
+  ~Child() {
+    ::close(fd_);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+  int fd() const { return fd_; }
+
+ private:
+  pid_t pid_ = -1;
+  int fd_ = -1;
+};
+
+// The floor for any out-of-process call: one frame each way over a unix stream socket between
+// two threads, with the same framing code the plugin host uses.
+void BM_SocketPingPong(benchmark::State& state) {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) std::abort();
+  std::thread echo(Echo, fds[1]);
+  {
+    plugin::FrameChannel channel(fds[0], 1 << 20);
+    TimeRoundTrips(state, [&] { return Ask(channel, kNoopCall); });
   }
   ::close(fds[0]);
   echo.join();
   ::close(fds[1]);
-  ReportPercentiles(state, std::move(samples), "rt");
 }
 BENCHMARK(BM_SocketPingPong)->Iterations(20000)->Unit(benchmark::kMicrosecond);
 
@@ -228,43 +280,31 @@ BENCHMARK(BM_SocketPingPong)->Iterations(20000)->Unit(benchmark::kMicrosecond);
 // switches every out-of-process call pays; on VMs where they are expensive this, not the
 // sandbox, is the floor of BM_SandboxedCall.
 void BM_ProcessPingPong(benchmark::State& state) {
-  namespace plugin = arsenal::hotreload::plugin;
-  int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) std::abort();
-  pid_t child = ::fork();
-  if (child < 0) std::abort();
-  if (child == 0) {
-    ::close(fds[0]);
-    plugin::FrameChannel channel(fds[1], 1 << 20);
-    for (;;) {
-      auto frame = channel.Read();
-      if (!frame) ::_exit(0);
-      frame->type = plugin::FrameType::kOk;
-      if (!channel.Write(*frame)) ::_exit(0);
-    }
-  }
-  ::close(fds[1]);
-  plugin::FrameChannel channel(fds[0], 1 << 20);
+  Child child(Echo);
+  plugin::FrameChannel channel(child.fd(), 1 << 20);
   if (!channel.SetReceiveTimeout(std::chrono::seconds(5))) std::abort();
-  plugin::Frame request;
-  request.type = plugin::FrameType::kCall;
-  request.fields = {"counter", "noop", "x"};
-  std::vector<double> samples;
-  samples.reserve(static_cast<size_t>(state.max_iterations));
-  for (auto _ : state) {
-    auto start = std::chrono::steady_clock::now();
-    if (!channel.Write(request, start + std::chrono::seconds(5))) std::abort();
-    auto reply = channel.Read(start + std::chrono::seconds(5));
-    benchmark::DoNotOptimize(reply);
-    samples.push_back(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  ReportPercentiles(state, std::move(samples), "rt");
+  TimeRoundTrips(state, [&] { return Ask(channel, kNoopCall); });
 }
 BENCHMARK(BM_ProcessPingPong)->Iterations(20000)->Unit(benchmark::kMicrosecond);
+
+// The plugin host's request loop and the module, in a forked child without any sandbox and
+// driven by raw frames: with BM_ProcessPingPong and BM_SandboxedCall, it splits a sandboxed
+// call's cost into transport, host loop + module, and sandbox + PluginHost bookkeeping.
+void BM_UnsandboxedHostCall(benchmark::State& state) {
+  Child child([](int fd) {
+    arsenal::hotreload::ServePluginHost(fd, {.max_frame_bytes = 64u << 20, .require_seal = false});
+  });
+  plugin::FrameChannel channel(child.fd(), 64u << 20);
+  if (!channel.SetReceiveTimeout(std::chrono::seconds(5))) std::abort();
+  std::ifstream in(ARSENAL_COUNTER_V1, std::ios::binary);
+  std::string image((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!Ask(channel, {plugin::FrameType::kLoad, 1, 0, {"counter", image}}) ||
+      !Ask(channel, {plugin::FrameType::kCreate, 2, 0, {"counter", ""}})) {
+    std::abort();
+  }
+  TimeRoundTrips(state, [&] { return Ask(channel, kNoopCall); });
+}
+BENCHMARK(BM_UnsandboxedHostCall)->Iterations(20000)->Unit(benchmark::kMicrosecond);
 
 // A call to a module in the sandboxed plugin host: PluginHost::Call -> frame -> host process
 // (seccomp, Landlock, namespaces, cgroup) -> module -> frame back.
@@ -292,37 +332,17 @@ void BM_SandboxedCall(benchmark::State& state) {
     const std::string name = "counter";
     const std::string method = "noop";
     for (int i = 0; i < 1000; ++i) benchmark::DoNotOptimize((*host)->Call(name, method, "x"));
-    std::vector<double> samples;
-    samples.reserve(static_cast<size_t>(state.max_iterations));
-    for (auto _ : state) {
-      auto start = std::chrono::steady_clock::now();
-      auto out = (*host)->Call(name, method, "x");
-      samples.push_back(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      if (!out) {
-        state.SkipWithError(out.error().ToString().c_str());
-        break;
-      }
-    }
-    ReportPercentiles(state, std::move(samples), "rt");
+    TimeRoundTrips(state, [&] { return (*host)->Call(name, method, "x").has_value(); });
   }
   std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_SandboxedCall)->Iterations(20000)->Unit(benchmark::kMicrosecond);
 
-// The same with glibc told to keep freed memory (no trimming, no per-allocation mmap). On VMs
-// where a page fault is expensive, most of a large-state swap is first-touch faults on freshly
-// mapped buffers; a daemon that swaps large states can make this choice process-wide. Registered
-// last because mallopt() cannot be undone for the benchmarks after it.
-void BM_ReloadSwapRetainedHeap(benchmark::State& state) {
-  static const bool tuned = [] {
-    ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
-    ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
-    return true;
-  }();
-  benchmark::DoNotOptimize(tuned);
-  BM_ReloadSwap(state);
-}
+// The same with ManagerOptions::retain_freed_heap (glibc keeps freed memory instead of trimming
+// it or mapping large chunks separately), the choice a daemon that swaps large states makes;
+// ModuleService turns it on. Registered last because the allocator setting is process-wide and
+// stays for the benchmarks after it.
+void BM_ReloadSwapRetainedHeap(benchmark::State& state) { ReloadSwap(state, true); }
 BENCHMARK(BM_ReloadSwapRetainedHeap)
     ->Arg(1 << 10)
     ->Arg(1 << 20)

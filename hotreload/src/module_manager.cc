@@ -13,6 +13,7 @@
 #include "arsenal/base/log.h"
 #include "src/file_store.h"
 #include "src/library.h"
+#include "src/version_history.h"
 
 namespace arsenal::hotreload {
 namespace {
@@ -102,11 +103,6 @@ struct Active {
   std::mutex call_mu;  // serialises call()/health() when the module is not thread-safe
 };
 
-struct HistoryEntry {
-  ModuleVersionInfo info;
-  std::shared_ptr<StoredFile> file;  // keeps the file for rollback
-};
-
 class ModuleSlot {
  public:
   ModuleSlot(std::string name, std::string module_name)
@@ -149,11 +145,7 @@ class ModuleSlot {
     std::deque<HistoryEntry> dropped;
     {
       std::lock_guard lock(info_mu_);
-      history_.push_front(std::move(entry));
-      while (history_.size() > depth) {
-        dropped.push_back(std::move(history_.back()));
-        history_.pop_back();
-      }
+      dropped = history_.Push(std::move(entry), depth);
     }
     // `dropped` releases its files (and may unlink them) outside info_mu_.
   }
@@ -164,7 +156,7 @@ class ModuleSlot {
     info.module_name = module_name_;
     {
       std::lock_guard lock(info_mu_);
-      if (!history_.empty()) info.current = history_.front().info;
+      if (!history_.empty()) info.current = history_.serving().info;
     }
     info.current.serving = true;
     info.calls = calls_.load(std::memory_order_relaxed);
@@ -175,10 +167,7 @@ class ModuleSlot {
 
   std::vector<ModuleVersionInfo> Versions() const {
     std::lock_guard lock(info_mu_);
-    std::vector<ModuleVersionInfo> out;
-    for (const auto& entry : history_) out.push_back(entry.info);
-    if (!out.empty()) out.front().serving = true;
-    return out;
+    return history_.Infos();
   }
 
   // Stops serving: waits for in-flight calls, destroys the instance and unloads every version.
@@ -193,18 +182,18 @@ class ModuleSlot {
     std::deque<HistoryEntry> history;
     {
       std::lock_guard lock(info_mu_);
-      history.swap(history_);
+      history = history_.Clear();
     }
   }
 
   const std::string name_;
   const std::string module_name_;
   Gate gate_;
-  std::unique_ptr<Active> active_;    // guarded by gate_; null once unloaded
-  std::mutex admin_mu_;               // serialises Reload/Rollback/Snapshot/Unload
-  bool unloaded_ = false;             // guarded by admin_mu_
-  mutable std::mutex info_mu_;        // guards history_
-  std::deque<HistoryEntry> history_;  // newest (serving) first
+  std::unique_ptr<Active> active_;  // guarded by gate_; null once unloaded
+  std::mutex admin_mu_;             // serialises Reload/Rollback/Snapshot/Unload
+  bool unloaded_ = false;           // guarded by admin_mu_
+  mutable std::mutex info_mu_;      // guards history_
+  VersionHistory history_;          // newest (serving) first
   std::atomic<uint64_t> calls_{0};
   std::atomic<uint64_t> reloads_{0};
   std::atomic<uint64_t> last_swap_ns_{0};
@@ -420,22 +409,8 @@ Result<ModuleInfo> ModuleManager::Rollback(const std::string& name, const std::s
   std::string from;
   {
     std::lock_guard lock(slot->info_mu_);
-    from = slot->history_.front().info.version;
-    if (from == version) {
-      return Fail(ConflictError("module.already_current",
-                                "module '" + name + "' is already serving version " + version)
-                      .WithHint("pick an earlier version from the module's version history"));
-    }
-    for (size_t i = 1; i < slot->history_.size() && !file; ++i) {
-      if (slot->history_[i].info.version == version) file = slot->history_[i].file;
-    }
-  }
-  if (!file) {
-    return Fail(NotFoundError("module.version_not_found", "version " + version + " of module '" +
-                                                              name +
-                                                              "' is not in its version history")
-                    .WithHint("list the module's versions; older ones fall out of the history "
-                              "after history_depth reloads"));
+    from = slot->history_.serving().info.version;
+    ARSENAL_ASSIGN_OR_RETURN(file, slot->history_.RollbackTarget(name, version));
   }
   auto info = SwapTo(slot, file->path());
   if (!info) {

@@ -9,6 +9,7 @@
 #include "src/file_store.h"
 #include "src/library.h"
 #include "src/plugin_process.h"
+#include "src/version_history.h"
 
 namespace arsenal::hotreload {
 namespace {
@@ -66,17 +67,12 @@ struct Declared {
   uint32_t state_version = 0;
 };
 
-struct HistoryEntry {
-  ModuleVersionInfo info;
-  std::shared_ptr<StoredFile> file;
-};
-
 }  // namespace
 
 struct SandboxedSlot {
   std::string name;
   std::string module_name;
-  std::deque<HistoryEntry> history;     // newest (serving) first; guarded by meta_mu_
+  VersionHistory history;               // newest (serving) first; guarded by meta_mu_
   StateBlob checkpoint;                 // guarded by io_mu_
   uint32_t calls_since_checkpoint = 0;  // guarded by io_mu_
   std::atomic<uint64_t> calls{0};
@@ -278,7 +274,7 @@ class PluginHost::Impl {
         std::filesystem::path file;
         {
           std::lock_guard meta(meta_mu_);
-          file = slot->history.front().file->path();
+          file = slot->history.serving().file->path();
         }
         ARSENAL_ASSIGN_OR_RETURN(Image image, ReadImage(file, options_.max_module_bytes));
         bytes = std::move(image.bytes);
@@ -327,10 +323,12 @@ class PluginHost::Impl {
                                                    image.sha256.substr(0, 16) + ".so");
   }
 
-  // meta_mu_ held.
+  // Entries that fall out of the history release their files (and may unlink them) after
+  // meta_mu_ is released.
   void PushHistory(SandboxedSlot& slot, HistoryEntry entry) {
-    slot.history.push_front(std::move(entry));
-    while (slot.history.size() > options_.history_depth) slot.history.pop_back();
+    std::deque<HistoryEntry> dropped;
+    std::lock_guard meta(meta_mu_);
+    dropped = slot.history.Push(std::move(entry), options_.history_depth);
   }
 
   ModuleInfo InfoOf(const SandboxedSlot& slot) const {
@@ -340,7 +338,7 @@ class PluginHost::Impl {
     info.host = name_;
     {
       std::lock_guard meta(meta_mu_);
-      if (!slot.history.empty()) info.current = slot.history.front().info;
+      if (!slot.history.empty()) info.current = slot.history.serving().info;
     }
     info.current.serving = true;
     info.calls = slot.calls.load(std::memory_order_relaxed);
@@ -393,8 +391,8 @@ class PluginHost::Impl {
     slot->module_name = declared.name;
     slot->checkpoint = std::move(initial);
     {
-      std::lock_guard meta(meta_mu_);
       PushHistory(*slot, HistoryEntry{VersionInfo(declared, image.sha256, *file), *file});
+      std::lock_guard meta(meta_mu_);
       slots_.emplace(name, slot);
     }
     log::Get("hotreload")
@@ -523,7 +521,6 @@ class PluginHost::Impl {
     std::vector<ModuleInfo> out;
     for (auto& [name, slot] : slots) {
       if (auto it = stored.find(name); it != stored.end()) {
-        std::lock_guard meta(meta_mu_);
         PushHistory(
             *slot,
             HistoryEntry{VersionInfo(declared[name], images[name].sha256, it->second), it->second});
@@ -543,21 +540,7 @@ class PluginHost::Impl {
     std::shared_ptr<StoredFile> file;
     {
       std::lock_guard meta(meta_mu_);
-      if (slot->history.front().info.version == version) {
-        return Fail(ConflictError("module.already_current",
-                                  "module '" + name + "' is already serving version " + version)
-                        .WithHint("pick an earlier version from the module's version history"));
-      }
-      for (size_t i = 1; i < slot->history.size() && !file; ++i) {
-        if (slot->history[i].info.version == version) file = slot->history[i].file;
-      }
-    }
-    if (!file) {
-      return Fail(NotFoundError("module.version_not_found", "version " + version + " of module '" +
-                                                                name +
-                                                                "' is not in its version history")
-                      .WithHint("list the module's versions; older ones fall out of the history "
-                                "after history_depth reloads"));
+      ARSENAL_ASSIGN_OR_RETURN(file, slot->history.RollbackTarget(name, version));
     }
     // `file` keeps the stored copy alive until the reload has read it.
     ARSENAL_ASSIGN_OR_RETURN(auto infos, Reload({{name, file->path()}}));
@@ -576,10 +559,7 @@ class PluginHost::Impl {
   Result<std::vector<ModuleVersionInfo>> Versions(const std::string& name) const {
     ARSENAL_ASSIGN_OR_RETURN(auto slot, Find(name));
     std::lock_guard meta(meta_mu_);
-    std::vector<ModuleVersionInfo> out;
-    for (const auto& entry : slot->history) out.push_back(entry.info);
-    if (!out.empty()) out.front().serving = true;
-    return out;
+    return slot->history.Infos();
   }
 
   PluginHostInfo HostInfo() const {

@@ -49,6 +49,25 @@ inline Json ModuleSchema() {
           {"required", {"name", "module_name", "mode", "version", "sha256"}}};
 }
 
+// Runs `change` (a reload or rollback of module `name`, returning its new ModuleInfo) and answers
+// with the module's JSON plus `previous_version`, which the compensation rolls back to.
+template <typename Change>
+Result<Json> ChangeVersion(OperationContext& ctx, const std::string& name, Change&& change) {
+  ARSENAL_ASSIGN_OR_RETURN(auto before, Modules(ctx).Info(name));
+  ARSENAL_ASSIGN_OR_RETURN(auto info, change(Modules(ctx)));
+  Json out = ModuleService::ToJson(info);
+  out["previous_version"] = before.current.version;
+  return out;
+}
+
+// Undoes a version change by rolling back to the version it replaced.
+inline Compensation RollbackToPrevious() {
+  return Compensation{
+      "rollback_module", [](const Json& params, const Json& result) {
+        return Json{{"name", params["name"]}, {"version", result.value("previous_version", "")}};
+      }};
+}
+
 inline std::string EncodeBase64(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),

@@ -6,12 +6,8 @@ namespace {
 
 Result<Json> Handle(OperationContext& ctx, const Json& params) {
   const std::string name = params.at("name");
-  auto& modules = module::Modules(ctx);
-  ARSENAL_ASSIGN_OR_RETURN(auto before, modules.Info(name));
-  ARSENAL_ASSIGN_OR_RETURN(auto info, modules.Reload(name, params.at("path")));
-  Json out = ModuleService::ToJson(info);
-  out["previous_version"] = before.current.version;
-  return out;
+  return module::ChangeVersion(
+      ctx, name, [&](ModuleService& service) { return service.Reload(name, params.at("path")); });
 }
 
 Operation Make() {
@@ -37,10 +33,7 @@ Operation Make() {
   op.http_method = "POST";
   op.http_path = "/api/v1/modules/{name}/reload";
   op.idempotent = false;
-  op.compensation = Compensation{
-      "rollback_module", [](const Json& params, const Json& result) {
-        return Json{{"name", params["name"]}, {"version", result.value("previous_version", "")}};
-      }};
+  op.compensation = module::RollbackToPrevious();
   op.examples = {{{"params", {{"name", "counter"}, {"path", "/opt/plugins/counter_v2.so"}}},
                   {"result",
                    {{"name", "counter"},

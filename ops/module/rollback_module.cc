@@ -6,12 +6,9 @@ namespace {
 
 Result<Json> Handle(OperationContext& ctx, const Json& params) {
   const std::string name = params.at("name");
-  auto& modules = module::Modules(ctx);
-  ARSENAL_ASSIGN_OR_RETURN(auto before, modules.Info(name));
-  ARSENAL_ASSIGN_OR_RETURN(auto info, modules.Rollback(name, params.at("version")));
-  Json out = ModuleService::ToJson(info);
-  out["previous_version"] = before.current.version;
-  return out;
+  return module::ChangeVersion(ctx, name, [&](ModuleService& service) {
+    return service.Rollback(name, params.at("version"));
+  });
 }
 
 Operation Make() {
@@ -34,10 +31,7 @@ Operation Make() {
   op.http_method = "POST";
   op.http_path = "/api/v1/modules/{name}/rollback";
   op.idempotent = false;
-  op.compensation = Compensation{
-      "rollback_module", [](const Json& params, const Json& result) {
-        return Json{{"name", params["name"]}, {"version", result.value("previous_version", "")}};
-      }};
+  op.compensation = module::RollbackToPrevious();
   op.examples = {{{"params", {{"name", "counter"}, {"version", "1.0.0"}}}}};
   op.handler = Handle;
   return op;
