@@ -338,6 +338,42 @@ void BM_SandboxedCall(benchmark::State& state) {
 }
 BENCHMARK(BM_SandboxedCall)->Iterations(20000)->Unit(benchmark::kMicrosecond);
 
+// A sandboxed reload (a fresh host process takes over the module with its state): the wall time
+// of Reload (spawn, cgroup, exec, seal, load, then the handover) as the iteration time, and how
+// long calls were blocked (snapshot + create round trips) as swap_p50_us/swap_p99_us.
+void BM_SandboxedReload(benchmark::State& state) {
+  const std::string host_binary = PluginHostPath();
+  if (host_binary.empty()) {
+    state.SkipWithError("ARSENAL_PLUGIN_HOST is not set");
+    return;
+  }
+  arsenal::log::ConfigureLogging("warn", arsenal::log::Format::kText);
+  std::string templ = (std::filesystem::temp_directory_path() / "arsenal-bench-XXXXXX");
+  if (::mkdtemp(templ.data()) == nullptr) std::abort();
+  std::filesystem::path dir = templ;
+  {
+    arsenal::hotreload::PluginHostOptions options;
+    options.host_binary = host_binary;
+    options.modules_dir = dir / "modules";
+    auto host = arsenal::hotreload::PluginHost::Create("bench", options);
+    if (!host || !(*host)->Load("counter", ARSENAL_COUNTER_V1)) std::abort();
+    std::vector<double> swaps;
+    int i = 0;
+    for (auto _ : state) {
+      auto reloaded =
+          (*host)->Reload({{"counter", i++ % 2 == 0 ? ARSENAL_COUNTER_V2 : ARSENAL_COUNTER_V1}});
+      if (!reloaded) {
+        state.SkipWithError(reloaded.error().ToString().c_str());
+        break;
+      }
+      swaps.push_back(static_cast<double>(reloaded->front().last_swap_ns) / 1e9);
+    }
+    ReportPercentiles(state, std::move(swaps), "swap");
+  }
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_SandboxedReload)->Iterations(30)->Unit(benchmark::kMillisecond);
+
 // The same with ManagerOptions::retain_freed_heap (glibc keeps freed memory instead of trimming
 // it or mapping large chunks separately), the choice a daemon that swaps large states makes;
 // ModuleService turns it on. Registered last because the allocator setting is process-wide and
