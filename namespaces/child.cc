@@ -162,7 +162,7 @@ void ResetSignals() {
     Die(fd, Step::kNoNewPrivs, errno);
   }
   if (p.landlock_fd >= 0 && ApplyLandlock(p.landlock_fd) < 0) Die(fd, Step::kLandlock, errno);
-  if (p.seccomp_prog.len > 0 && ApplySeccomp(&p.seccomp_prog) < 0) {
+  if (p.seccomp_prog.len > 0 && ApplySeccomp(&p.seccomp_prog, p.seccomp_flags) < 0) {
     Die(fd, Step::kSeccomp, errno);
   }
   Exec(p);

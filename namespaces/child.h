@@ -106,6 +106,7 @@ struct Prepared {
   // Policy.
   std::vector<sock_filter> seccomp_bpf;
   struct sock_fprog seccomp_prog = {};
+  unsigned int seccomp_flags = 0;  // SECCOMP_FILTER_FLAG_*
   uint64_t keep_caps = 0;
   std::vector<std::pair<int, struct rlimit>> rlimits;
   int landlock_fd = -1;
@@ -143,6 +144,6 @@ int ApplyRlimits(const Prepared& p);                   // child_policy.cc
 int ApplyCapabilities(uint64_t keep_caps);             // child_policy.cc
 int DropAllCapabilities();                             // child_policy.cc (the reaper)
 int ApplyLandlock(int ruleset_fd);                     // child_policy.cc
-int ApplySeccomp(const struct sock_fprog* prog);       // child_policy.cc
+int ApplySeccomp(const struct sock_fprog* prog, unsigned int flags);  // child_policy.cc
 
 }  // namespace arsenal::ns::internal

@@ -317,6 +317,7 @@ Status PrepareCommon(const SpawnSpec& spec, Prepared& p, bool need_argv = true) 
   p.seccomp_bpf = spec.policy.seccomp_bpf;
   p.seccomp_prog.len = static_cast<unsigned short>(p.seccomp_bpf.size());
   p.seccomp_prog.filter = p.seccomp_bpf.empty() ? nullptr : p.seccomp_bpf.data();
+  p.seccomp_flags = spec.policy.seccomp_flags;
   p.keep_caps = spec.policy.keep_caps;
   p.rlimits = spec.policy.rlimits;
   p.landlock_fd = spec.policy.landlock_ruleset_fd;

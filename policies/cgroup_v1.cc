@@ -1,9 +1,10 @@
-// cgroup v1 backend: libcgroup for create/limit/delete, direct cgroupfs I/O where libcgroup has
-// no (or a wrong-granularity) API: cgroup.procs (libcgroup attaches one thread via `tasks`),
-// freezer.state, memory.oom_control, cgroup.event_control, and stats (cgroup_get_cgroup reads
-// every file of every controller just to return one value).
+// cgroup v1 backend: plain cgroupfs I/O (mkdir, one write per limit file, rmdir).
+//
+// libcgroup was used for create/limit/delete before; its cgroup_init() alone costs ~6 ms of CPU
+// per process (it scans every mount and controller), more than a whole bwrap run, and its create
+// chowns every file of every controller: too slow for one-shot sandboxes (`arsenal run`). The
+// files written here are the documented cgroup v1 interface (docs/decisions.md).
 #include <fcntl.h>
-#include <libcgroup.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,38 +27,6 @@ using internal::JoinPath;
 using internal::ReadCgroupFile;
 using internal::WriteCgroupFile;
 
-// libcgroup keeps global state (mount table, last errno) without locking.
-std::mutex& LibcgroupMutex() {
-  static std::mutex mu;
-  return mu;
-}
-
-Status InitLibcgroup() {
-  static int rc = [] {
-    std::lock_guard lock(LibcgroupMutex());
-    return cgroup_init();
-  }();
-  if (rc != 0) {
-    return Fail(Error(ErrorCategory::kUnavailable, "cgroup.unavailable",
-                      std::string("libcgroup initialisation failed: ") + cgroup_strerror(rc))
-                    .WithHint("mount the cgroup v1 hierarchies (memory, pids, cpu, freezer)"));
-  }
-  return {};
-}
-
-struct CgroupFree {
-  void operator()(struct cgroup* cg) const { cgroup_free(&cg); }
-};
-using CgroupPtr = std::unique_ptr<struct cgroup, CgroupFree>;
-
-// Turns a libcgroup return code into an Error naming the operation and the group.
-Error LibcgroupError(std::string code, std::string_view op, const std::string& object, int rc) {
-  int err = rc == ECGOTHER ? cgroup_get_last_errno() : 0;
-  if (err != 0) return ErrnoError(std::move(code), op, object, err);
-  return InternalError(std::move(code),
-                       std::string(op) + "(" + object + ") failed: " + cgroup_strerror(rc));
-}
-
 // One v1 hierarchy this sandbox lives in (controllers co-mounted there share the directory).
 struct Hierarchy {
   std::vector<std::string> controllers;
@@ -68,15 +37,6 @@ struct Hierarchy {
     return std::find(controllers.begin(), controllers.end(), c) != controllers.end();
   }
 };
-
-CgroupPtr NewLibcgroup(const Hierarchy& h) {
-  CgroupPtr cg(cgroup_new_cgroup(h.rel.c_str()));
-  if (!cg) return cg;
-  for (const auto& c : h.controllers) {
-    if (cgroup_add_controller(cg.get(), c.c_str()) == nullptr) return nullptr;
-  }
-  return cg;
-}
 
 constexpr const char* kWanted[] = {"memory", "cpu", "cpuacct", "pids", "freezer", "blkio"};
 
@@ -102,7 +62,7 @@ class CgroupV1 final : public Cgroup {
     return out;
   }
 
-  // Creates every hierarchy's directory through libcgroup; removes them all on failure.
+  // Creates every hierarchy's directory; the destructor removes what was created on failure.
   Status CreateDirs() {
     for (const auto& h : hier_) {
       struct stat st {};
@@ -112,19 +72,19 @@ class CgroupV1 final : public Cgroup {
       }
     }
     for (auto& h : hier_) {
-      CgroupPtr cg = NewLibcgroup(h);
-      if (!cg) return Fail(InternalError("cgroup.create_failed", "cgroup_new_cgroup failed"));
-      int rc;
-      {
-        std::lock_guard lock(LibcgroupMutex());
-        rc = cgroup_create_cgroup(cg.get(), 0);
+      if (::mkdir(h.Dir().c_str(), 0755) < 0) {
+        const int err = errno;
+        if (err == EEXIST) {
+          return Fail(ConflictError("cgroup.exists", "cgroup " + h.Dir() + " already exists")
+                          .WithHint("pick another sandbox name, or destroy the stale cgroup"));
+        }
+        return Fail(ErrnoError("cgroup.create_failed", "mkdir", h.Dir(), err)
+                        .WithHint("creating cgroups needs root (or a delegated subtree)"));
       }
-      if (rc != 0)
-        return Fail(LibcgroupError("cgroup.create_failed", "cgroup_create_cgroup", h.Dir(), rc));
       created_.push_back(&h);
     }
     if (!unified_dir_.empty()) {
-      // Plain mkdir: libcgroup would also enable controllers in the v2 root (+hugetlb).
+      // Plain mkdir, controller-less: nothing is enabled in the v2 root.
       if (::mkdir(unified_dir_.c_str(), 0755) == 0) {
         unified_created_ = true;
       } else if (errno == EEXIST) {
@@ -309,22 +269,16 @@ class CgroupV1 final : public Cgroup {
   Status Destroy() override {
     if (destroyed_) return {};
     if (!created_.empty() || unified_created_) {
-      // libcgroup's delete would migrate leftover tasks to the hierarchy root, escaping every
-      // limit: kill them first (docs/decisions.md).
+      // A populated group cannot be removed (and a process moved out would escape every
+      // limit): kill everything first.
       ARSENAL_TRY(KillAll(std::chrono::seconds(5)));
     }
     while (!created_.empty()) {
       const Hierarchy* h = created_.back();
-      CgroupPtr cg = NewLibcgroup(*h);
-      int rc = ECGFAIL;
-      if (cg) {
-        std::lock_guard lock(LibcgroupMutex());
-        rc = cgroup_delete_cgroup(cg.get(), 0);
-      }
       // A fresh rmdir can see EBUSY for a moment after the last task exits.
       bool gone =
           internal::WaitUntil([&] { return ::rmdir(h->Dir().c_str()) == 0 || errno == ENOENT; },
-                              std::chrono::milliseconds(rc == 0 ? 0 : 500));
+                              std::chrono::milliseconds(500));
       if (!gone) {
         return Fail(ErrnoError("cgroup.destroy_failed", "rmdir", h->Dir(), errno));
       }
@@ -361,24 +315,19 @@ class CgroupV1 final : public Cgroup {
     return ::access(JoinPath(h.Dir(), file).c_str(), F_OK) == 0;
   }
 
-  // One value per cgroup_modify_cgroup call, so the order of writes is ours and a failure names
-  // the exact file.
+  // One write per file, so the order of writes is ours and a failure names the exact file.
   Status Set(const Hierarchy& h, const char* controller, const char* file,
              const std::string& value) {
-    CgroupPtr cg(cgroup_new_cgroup(h.rel.c_str()));
-    struct cgroup_controller* ctrl = cg ? cgroup_add_controller(cg.get(), controller) : nullptr;
-    if (ctrl == nullptr || cgroup_add_value_string(ctrl, file, value.c_str()) != 0) {
-      return Fail(
-          InternalError("cgroup.limit_failed", "libcgroup could not prepare " + std::string(file)));
-    }
-    int rc;
-    {
-      std::lock_guard lock(LibcgroupMutex());
-      rc = cgroup_modify_cgroup(cg.get());
-    }
-    if (rc != 0) {
-      return Fail(LibcgroupError("cgroup.limit_failed", "cgroup_modify_cgroup",
-                                 JoinPath(h.Dir(), file) + "=" + value, rc));
+    (void)controller;
+    auto s = WriteCgroupFile(JoinPath(h.Dir(), file), value);
+    if (!s) {
+      Error e = std::move(s).error();
+      return Fail(Error(e.category(), "cgroup.limit_failed",
+                        "setting " + JoinPath(h.Dir(), file) + " = " + value + ": " + e.message())
+                      .WithDetail("file", JoinPath(h.Dir(), file))
+                      .WithDetail("value", value)
+                      .WithHint(e.hint().empty() ? "check the value against the kernel's limits"
+                                                 : e.hint()));
     }
     return {};
   }
@@ -452,7 +401,6 @@ class CgroupV1Backend final : public CgroupBackend {
 }  // namespace
 
 Result<std::unique_ptr<CgroupBackend>> MakeCgroupV1Backend(CgroupV1Options options) {
-  ARSENAL_TRY(InitLibcgroup());
   bool detect_unified = options.use_unified && options.unified_mount.empty();
   if (options.mounts.empty() || options.parents.empty() || detect_unified) {
     ARSENAL_ASSIGN_OR_RETURN(auto layout, DetectCgroupLayout());

@@ -58,8 +58,9 @@ Result<SandboxPolicy> PolicyBuilder::Build() {
   SandboxPolicy policy;
   policy.keep_caps = caps_;
   if (!no_seccomp_) {
-    ARSENAL_ASSIGN_OR_RETURN(policy.seccomp,
-                             CompileSeccomp(profile_ ? *profile_ : DefaultSeccompProfile(), caps_));
+    // The built-in profile goes through the persistent cache (no parse, no compile when warm).
+    ARSENAL_ASSIGN_OR_RETURN(
+        policy.seccomp, profile_ ? CompileSeccomp(*profile_, caps_) : CompileDefaultSeccomp(caps_));
   } else {
     policy.warnings.push_back("no seccomp filter: the sandbox may use every syscall");
   }

@@ -90,7 +90,9 @@ Result<RlimitSpec> ParseRlimitSpec(const Json& json) {
 
 Result<RlimitList> BuildRlimits(const RlimitSpec& spec) {
   RlimitList out;
-  bool can_raise = HasSysResource();
+  // Asked only when a limit exceeds the current hard limit: reading the capability sets through
+  // libcap probes every capability number, which an empty spec should not pay for.
+  std::optional<bool> can_raise;
   for (const auto& e : kEntries) {
     const auto& value = spec.*(e.field);
     if (!value) continue;
@@ -107,7 +109,9 @@ Result<RlimitList> BuildRlimits(const RlimitSpec& spec) {
     if (::getrlimit(static_cast<__rlimit_resource_t>(e.resource), &current) != 0) {
       return Fail(ErrnoError("rlimit.read_failed", "getrlimit", e.name, errno));
     }
-    if (!can_raise && current.rlim_max != RLIM_INFINITY && value->hard > current.rlim_max) {
+    const bool above = current.rlim_max != RLIM_INFINITY && value->hard > current.rlim_max;
+    if (above && !can_raise) can_raise = HasSysResource();
+    if (above && !*can_raise) {
       return Fail(ValidationError("rlimit.above_hard_limit",
                                   "rlimit " + std::string(e.name) + ": hard limit " +
                                       Show(value->hard) + " is above the current hard limit " +

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cerrno>
 #include <mutex>
+#include <thread>
 
 #include "arsenal/base/cleanup.h"
 #include "arsenal/base/log.h"
@@ -159,7 +160,12 @@ struct Sandbox::Impl {
   policies::SandboxPolicy policy;
   std::unique_ptr<policies::Cgroup> cgroup;  // null: none needed (or none available)
   ns::SpawnedProcess init;                   // the holding PID 1 (Start)
-  UniqueFd oneshot_pidfd;                    // a dup of the running one-shot's PID 1, to kill it
+  // Killed holding PID 1s not reaped yet. PID 1 of a pid namespace finishes exiting only once
+  // every process that joined the namespace has been reaped, and exec'd commands are our own
+  // children (reaped by their SandboxProcess::Wait, possibly on another thread that is waiting
+  // for this lock): waiting for PID 1 here could deadlock, so it is reaped when it is done.
+  std::vector<ns::SpawnedProcess> dying;
+  UniqueFd oneshot_pidfd;  // a dup of the running one-shot's PID 1, to kill it
   pid_t oneshot_pid = 0;
 
   // Everything but the per-command parts, prepared once per sandbox.
@@ -173,9 +179,27 @@ struct Sandbox::Impl {
     if (oneshot_pidfd) sys::PidfdSendSignal(oneshot_pidfd.get(), SIGKILL, nullptr, 0);
     if (init.running()) {
       (void)init.Signal(SIGKILL);
-      (void)init.Wait();
+      dying.push_back(std::move(init));
     }
+    ReapDyingLocked();
     return result;
+  }
+
+  ~Impl() {
+    ReapDyingLocked();
+    if (dying.empty()) return;
+    // Still waiting for exec'd processes that someone else (the process table) reaps: finish
+    // the wait off this thread rather than block a destructor.
+    std::thread([procs = std::move(dying)]() mutable {
+      for (auto& p : procs) (void)p.Wait();
+    }).detach();
+  }
+
+  void ReapDyingLocked() {
+    std::erase_if(dying, [](ns::SpawnedProcess& p) {
+      auto status = p.TryWait();
+      return !status || status->has_value();
+    });
   }
 };
 
@@ -201,6 +225,19 @@ struct SandboxProcess::Impl {
     std::lock_guard lock(box->mu);
     box->oneshot_pidfd.Reset();
     box->oneshot_pid = 0;
+    if (box->state == SandboxState::kRunning) box->state = SandboxState::kStopped;
+  }
+
+  // cgroup v1 kills only the largest task on OOM: kill the rest of the sandbox. A one-shot's
+  // PID 1 usually exits with the killed workload anyway; the cgroup kill covers what it would
+  // leave behind. In a long-lived sandbox every process dies and the sandbox stops.
+  void KillRestAfterOom() {
+    if (oneshot) {
+      KillCommand();
+      return;
+    }
+    std::lock_guard lock(box->mu);
+    (void)box->KillEverythingLocked();
     if (box->state == SandboxState::kRunning) box->state = SandboxState::kStopped;
   }
 
@@ -336,16 +373,7 @@ Result<SandboxResult> SandboxProcess::Wait() {
       uint64_t count = 0;
       (void)::read(d.oom_fd.get(), &count, sizeof(count));
       oom_event = true;
-      // cgroup v1 kills only the largest task: kill the rest of the sandbox. For a one-shot the
-      // PID 1 reaper usually exits with the killed workload anyway; the cgroup kill also covers
-      // what it would leave behind.
-      if (d.oneshot) {
-        d.KillCommand();
-      } else {
-        std::lock_guard lock(d.box->mu);
-        (void)d.box->KillEverythingLocked();
-        if (d.box->state == SandboxState::kRunning) d.box->state = SandboxState::kStopped;
-      }
+      d.KillRestAfterOom();
     }
     if (pidfd_index >= 0 && fds[pidfd_index].revents != 0) exited = true;
   }
@@ -380,16 +408,19 @@ Result<SandboxResult> SandboxProcess::Wait() {
     result.exit_code = status.code;
   }
 
+  bool oom_counted = false;
   {
     std::lock_guard lock(d.box->mu);
     if (d.box->cgroup) {
       if (auto stats = d.box->cgroup->ReadStats()) {
         if (stats->memory_peak > 0) result.peak_memory_bytes = stats->memory_peak;
-        if (stats->oom_kills > d.oom_baseline) oom_event = true;
+        oom_counted = stats->oom_kills > d.oom_baseline;
       }
     }
   }
-  result.oom = oom_event;
+  // The command's exit can be seen before the OOM eventfd fires: the counter is the truth.
+  if (oom_counted && !oom_event) d.KillRestAfterOom();
+  result.oom = oom_event || oom_counted;
   d.MarkStopped();
   return result;
 }
@@ -491,7 +522,10 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Create(SandboxSpec spec, SandboxOption
   b.hostname = s.hostname;
   b.network =
       s.network == SandboxNetwork::kLoopback ? ns::NetworkMode::kLoopback : ns::NetworkMode::kNone;
-  if (d.policy.seccomp) b.policy.seccomp_bpf = d.policy.seccomp->filter;
+  if (d.policy.seccomp) {
+    b.policy.seccomp_bpf = d.policy.seccomp->filter;
+    b.policy.seccomp_flags = d.policy.seccomp->flags;
+  }
   b.policy.keep_caps = d.policy.keep_caps;
   b.policy.rlimits = d.policy.rlimits;
   b.policy.landlock_ruleset_fd = d.policy.landlock.fd.get();
@@ -728,13 +762,16 @@ Result<std::unique_ptr<SandboxProcess>> Sandbox::LaunchExec(const std::vector<st
   {
     std::lock_guard lock(d.mu);
     if (d.cgroup) {
-      // The workload moves itself into the v1 groups; a cgroup2 companion (no
-      // CLONE_INTO_CGROUP for a setns join) is attached from the hook.
+      // The workload moves itself into the v1 groups, which carry the limits and through which
+      // KillAll finds every process; it stays out of a hybrid layout's cgroup2 companion (a
+      // setns join cannot use CLONE_INTO_CGROUP, and a parent-side attach costs an RCU grace
+      // period). Without self-attach fds (cgroup v2) the parent attaches it.
       ARSENAL_ASSIGN_OR_RETURN(join_fds, d.cgroup->OpenSelfAttachFds());
       for (const auto& fd : join_fds) c.spec.cgroup_join_fds.push_back(fd.get());
-      policies::Cgroup* cg = d.cgroup.get();
-      auto box = impl_;
-      hook = [cg, box](pid_t pid) { return cg->Attach(pid); };
+      if (join_fds.empty()) {
+        policies::Cgroup* cg = d.cgroup.get();
+        hook = [cg](pid_t pid) { return cg->Attach(pid); };
+      }
       if (spec_.limits.memory_bytes) {
         if (auto st = d.cgroup->ReadStats()) proc->oom_baseline = st->oom_kills;
         if (auto fd = d.cgroup->OpenOomEventFd()) proc->oom_fd = std::move(*fd);

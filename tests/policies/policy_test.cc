@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <linux/capability.h>
 
+#include <cstring>
+
 #include "arsenal/policies/capabilities.h"
 
 namespace arsenal::policies {
@@ -14,7 +16,13 @@ TEST(PolicyBuilder, DefaultsAreSecure) {
   ASSERT_NE(policy->seccomp, nullptr);
   auto expected = CompileSeccomp(DefaultSeccompProfile(), 0);
   ASSERT_TRUE(expected.has_value());
-  EXPECT_EQ(policy->seccomp.get(), expected->get());  // the cached built-in program
+  // The built-in program (possibly loaded from the persistent cache): the same instructions.
+  EXPECT_EQ(policy->seccomp->flags, (*expected)->flags);
+  ASSERT_EQ(policy->seccomp->filter.size(), (*expected)->filter.size());
+  EXPECT_EQ(std::memcmp(policy->seccomp->filter.data(), (*expected)->filter.data(),
+                        policy->seccomp->filter.size() * sizeof(sock_filter)),
+            0);
+  EXPECT_EQ(policy->seccomp.get(), PolicyBuilder().Build()->seccomp.get());  // memoised
   EXPECT_EQ(policy->keep_caps, 0u);
   EXPECT_TRUE(policy->rlimits.empty());
   EXPECT_FALSE(policy->landlock.fd.valid());

@@ -102,7 +102,7 @@ TEST_F(SandboxApiTest, TimeoutKillsTheSandbox) {
 }
 
 TEST_F(SandboxApiTest, TimeoutWithCgroupKillsEverything) {
-  RequireCgroups();
+  ARSENAL_REQUIRE_CGROUPS();
   auto spec = SandboxSpecBuilder().Timeout(300ms).Pids(32).Memory(64 << 20).Build();
   ASSERT_TRUE(spec);
   auto box = Sandbox::Create(*spec);
@@ -143,7 +143,7 @@ TEST_F(SandboxApiTest, SetupErrorsAreTypedAndLeaveTheSandboxUsable) {
 }
 
 TEST_F(SandboxApiTest, LongLivedStartExecStopDestroy) {
-  RequireCgroups();
+  ARSENAL_REQUIRE_CGROUPS();
   auto spec = SandboxSpecBuilder().Tmpfs("/work", 8 << 20).Memory(64 << 20).Pids(32).Build();
   ASSERT_TRUE(spec) << spec.error().ToString();
   auto made = Sandbox::Create(*spec);
@@ -232,7 +232,7 @@ TEST_F(SandboxApiTest, ExecsRunConcurrently) {
 }
 
 TEST_F(SandboxApiTest, DestroyWhileCommandRunsKillsIt) {
-  RequireCgroups();
+  ARSENAL_REQUIRE_CGROUPS();
   auto made = Sandbox::Create(*SandboxSpecBuilder().Pids(16).Build());
   ASSERT_TRUE(made);
   auto p = (*made)->Launch({"/bin/sleep", "30"});

@@ -33,14 +33,20 @@ class SandboxTest : public ::testing::Test {
   void SetUp() override {
     const auto& f = ns::DetectKernelFeatures();
     if (!f.pidfd) GTEST_SKIP() << "clone3 with CLONE_PIDFD is not available";
-    if (!f.user_namespaces)
+    if (!f.user_namespaces) {
       GTEST_SKIP() << "user namespaces unusable: " << f.user_namespaces_detail;
-  }
-  void RequireCgroups() {
-    if (!CgroupV1MemoryAvailable() && !policies::DetectCgroupLayout()->preferred) {
-      GTEST_SKIP() << "no usable cgroup memory/pids controllers";
     }
   }
 };
 
 }  // namespace arsenal::sandbox_testing
+
+// Skips the calling test when the machine has no usable memory and pids cgroup controllers.
+#define ARSENAL_REQUIRE_CGROUPS()                                     \
+  do {                                                                \
+    auto arsenal_layout_ = ::arsenal::policies::DetectCgroupLayout(); \
+    if (!::arsenal::sandbox_testing::CgroupV1MemoryAvailable() &&     \
+        !(arsenal_layout_ && arsenal_layout_->preferred)) {           \
+      GTEST_SKIP() << "no usable cgroup memory/pids controllers";     \
+    }                                                                 \
+  } while (false)

@@ -22,6 +22,7 @@
 
 #include "arsenal/engine/engine.h"
 #include "arsenal/engine/process_table.h"
+#include "arsenal/engine/sandbox_service.h"
 #include "arsenal/engine/supervisor.h"
 
 namespace arsenal::supervisor {
@@ -585,6 +586,7 @@ TEST_F(SupervisorRuntimeTest, HistoryAndDefinitionsSurviveADaemonRestart) {
 }
 
 TEST_F(SupervisorRuntimeTest, SandboxedChild) {
+  SandboxService::Get(*engine_);  // installs the process table's sandbox launcher
   if (table_->sandbox_launcher() == nullptr) {
     GTEST_SKIP() << "no sandbox launcher is installed in the process table (the sandbox "
                     "service is not available in this build yet)";

@@ -138,6 +138,8 @@ struct ChildPolicy {
   // Classic BPF program for seccomp(SECCOMP_SET_MODE_FILTER). Empty = no filter. It must allow
   // execve/execveat, which run after it is installed.
   std::vector<sock_filter> seccomp_bpf;
+  // SECCOMP_FILTER_FLAG_* for the seccomp(2) call (SeccompProgram::flags), e.g. _LOG.
+  unsigned int seccomp_flags = 0;
   // Bitmask of CAP_* numbers kept (bounding, permitted, effective, inheritable and ambient);
   // every other capability is dropped from all sets. 0 = none (the default).
   uint64_t keep_caps = 0;

@@ -16,9 +16,9 @@
 // them (best effort, logged), so no cgroup outlives its sandbox even on error paths.
 //
 // Versions:
-//  - v1 (MakeCgroupV1Backend): libcgroup creates, limits and deletes the per-hierarchy groups;
-//    cgroup.procs, freezer.state, memory.oom_control and cgroup.event_control are written
-//    directly (libcgroup has no API for them, and its attach writes `tasks`, one thread only).
+//  - v1 (MakeCgroupV1Backend): plain cgroupfs I/O per hierarchy (mkdir, one write per limit
+//    file, cgroup.procs, freezer.state, memory.oom_control, cgroup.event_control, rmdir); not
+//    libcgroup, whose initialisation alone costs milliseconds per process (docs/decisions.md).
 //    The kernel kills only the largest task on OOM (no group OOM kill): after an OOM event, call
 //    KillAll() to "kill the rest". On a hybrid layout a controller-less cgroup2 directory is
 //    kept beside the v1 groups for atomic cgroup.kill and CLONE_INTO_CGROUP. OOM is detected via

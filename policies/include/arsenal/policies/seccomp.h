@@ -107,4 +107,21 @@ class SeccompCache {
 Result<std::shared_ptr<const SeccompProgram>> CompileSeccomp(const SeccompProfile& profile,
                                                              uint64_t keep_caps);
 
+// The built-in profile (DefaultSeccompProfile) compiled for `keep_caps`, without parsing or
+// compiling it when a valid persistent copy exists. A fresh process (a one-shot `arsenal run`)
+// otherwise pays ~1 ms (more in debug builds) to parse and compile it before every sandbox.
+//
+// The persistent cache is one file per (built-in profile text, caps, native architecture,
+// kernel version, libseccomp version), holding that key and the BPF program; it is read only
+// when the key matches exactly. Directory: $ARSENAL_CACHE_DIR/seccomp, else
+// /var/cache/arsenal/seccomp for root, else $XDG_CACHE_HOME (or ~/.cache)/arsenal/seccomp;
+// ARSENAL_CACHE_DIR=off disables it. Security: a cached filter is applied to sandboxes, so the
+// directory and the file must be owned by the effective uid and writable by nobody else, or
+// they are ignored (and the program compiled as usual). Files are written atomically (rename).
+// Any cache problem falls back to compiling; errors are only those of compiling.
+Result<std::shared_ptr<const SeccompProgram>> CompileDefaultSeccomp(uint64_t keep_caps);
+
+// Where CompileDefaultSeccomp keeps its files ("" when disabled). For tests and `arsenal check`.
+std::string SeccompCacheDirectory();
+
 }  // namespace arsenal::policies
