@@ -8,6 +8,7 @@
 // variable of that name at run time); without it that benchmark is skipped.
 #include <benchmark/benchmark.h>
 #include <dlfcn.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -18,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -218,9 +220,10 @@ bool Ask(plugin::FrameChannel& channel, const plugin::Frame& request) {
   return reply && reply->type == plugin::FrameType::kOk;
 }
 
-// Answers every frame with itself as kOk until the peer closes.
-void Echo(int fd) {
+// Answers every frame with itself as kOk until the peer closes; polls for `spin` before sleeping.
+void Echo(int fd, std::chrono::microseconds spin = {}) {
   plugin::FrameChannel channel(fd, 1 << 20);
+  if (!channel.SetSpinBudget(spin)) std::abort();
   for (;;) {
     auto frame = channel.Read();
     if (!frame) return;
@@ -265,7 +268,7 @@ class Child {
 void BM_SocketPingPong(benchmark::State& state) {
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) std::abort();
-  std::thread echo(Echo, fds[1]);
+  std::thread echo([fd = fds[1]] { Echo(fd); });
   {
     plugin::FrameChannel channel(fds[0], 1 << 20);
     TimeRoundTrips(state, [&] { return Ask(channel, kNoopCall); });
@@ -276,16 +279,28 @@ void BM_SocketPingPong(benchmark::State& state) {
 }
 BENCHMARK(BM_SocketPingPong)->Iterations(20000)->Unit(benchmark::kMicrosecond);
 
+// Reports FrameChannel's busy-polling counters per round trip.
+void ReportSpin(benchmark::State& state, const plugin::FrameChannel& channel) {
+  const auto& spin = channel.spin_stats();
+  const double n = static_cast<double>(std::max<int64_t>(1, state.iterations()));
+  state.counters["spin_hit_ratio"] = static_cast<double>(spin.hits) / n;
+  state.counters["same_cpu_ratio"] = static_cast<double>(spin.same_cpu) / n;
+}
+
 // The same between two processes (a forked echo child, no sandbox): adds the address-space
 // switches every out-of-process call pays; on VMs where they are expensive this, not the
-// sandbox, is the floor of BM_SandboxedCall.
+// sandbox, is the floor of BM_SandboxedCall. Argument: the spin budget of both ends in us (0:
+// both sleep while waiting, the floor without busy-polling).
 void BM_ProcessPingPong(benchmark::State& state) {
-  Child child(Echo);
+  const std::chrono::microseconds spin(state.range(0));
+  Child child([spin](int fd) { Echo(fd, spin); });
   plugin::FrameChannel channel(child.fd(), 1 << 20);
   if (!channel.SetReceiveTimeout(std::chrono::seconds(5))) std::abort();
+  if (!channel.SetSpinBudget(spin)) std::abort();
   TimeRoundTrips(state, [&] { return Ask(channel, kNoopCall); });
+  ReportSpin(state, channel);
 }
-BENCHMARK(BM_ProcessPingPong)->Iterations(20000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ProcessPingPong)->Arg(0)->Arg(50)->Iterations(20000)->Unit(benchmark::kMicrosecond);
 
 // The plugin host's request loop and the module, in a forked child without any sandbox and
 // driven by raw frames: with BM_ProcessPingPong and BM_SandboxedCall, it splits a sandboxed
@@ -306,71 +321,140 @@ void BM_UnsandboxedHostCall(benchmark::State& state) {
 }
 BENCHMARK(BM_UnsandboxedHostCall)->Iterations(20000)->Unit(benchmark::kMicrosecond);
 
-// A call to a module in the sandboxed plugin host: PluginHost::Call -> frame -> host process
-// (seccomp, Landlock, namespaces, cgroup) -> module -> frame back.
-void BM_SandboxedCall(benchmark::State& state) {
-  const std::string host_binary = PluginHostPath();
-  if (host_binary.empty()) {
-    state.SkipWithError("ARSENAL_PLUGIN_HOST is not set");
-    return;
-  }
-  arsenal::log::ConfigureLogging("warn", arsenal::log::Format::kText);
-  std::string templ = (std::filesystem::temp_directory_path() / "arsenal-bench-XXXXXX");
-  if (::mkdtemp(templ.data()) == nullptr) std::abort();
-  std::filesystem::path dir = templ;
-  {
+// A plugin host in a private temp dir with counter 1.0.0 loaded as "counter", removed afterwards.
+// host() is null (and the benchmark skipped) when the plugin host cannot be found or started.
+class SandboxFixture {
+ public:
+  explicit SandboxFixture(
+      benchmark::State& state,
+      std::chrono::microseconds spin_budget = arsenal::hotreload::PluginHostOptions().spin_budget) {
+    const std::string host_binary = PluginHostPath();
+    if (host_binary.empty()) {
+      state.SkipWithError("ARSENAL_PLUGIN_HOST is not set");
+      return;
+    }
+    arsenal::log::ConfigureLogging("warn", arsenal::log::Format::kText);
+    std::string templ = (std::filesystem::temp_directory_path() / "arsenal-bench-XXXXXX");
+    if (::mkdtemp(templ.data()) == nullptr) std::abort();
+    dir_ = templ;
     arsenal::hotreload::PluginHostOptions options;
     options.host_binary = host_binary;
-    options.modules_dir = dir / "modules";
+    options.modules_dir = dir_ / "modules";
+    options.spin_budget = spin_budget;
     auto host = arsenal::hotreload::PluginHost::Create("bench", options);
     if (!host) {
       state.SkipWithError(host.error().ToString().c_str());
-      std::filesystem::remove_all(dir);
       return;
     }
-    if (!(*host)->Load("counter", ARSENAL_COUNTER_V1)) std::abort();
-    const std::string name = "counter";
-    const std::string method = "noop";
-    for (int i = 0; i < 1000; ++i) benchmark::DoNotOptimize((*host)->Call(name, method, "x"));
-    TimeRoundTrips(state, [&] { return (*host)->Call(name, method, "x").has_value(); });
+    host_ = std::move(*host);
+    if (!host_->Load("counter", ARSENAL_COUNTER_V1)) std::abort();
   }
-  std::filesystem::remove_all(dir);
+  ~SandboxFixture() {
+    host_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  arsenal::hotreload::PluginHost* host() { return host_.get(); }
+
+ private:
+  std::filesystem::path dir_;
+  std::unique_ptr<arsenal::hotreload::PluginHost> host_;
+};
+
+// The processes of a sandbox: its init and every descendant.
+std::vector<pid_t> ProcessTree(pid_t root) {
+  std::vector<pid_t> out{root};
+  for (size_t i = 0; i < out.size(); ++i) {
+    const std::string at = "/proc/" + std::to_string(out[i]) + "/task/" + std::to_string(out[i]);
+    std::ifstream children(at + "/children");
+    for (pid_t child; children >> child;) out.push_back(child);
+  }
+  return out;
 }
-BENCHMARK(BM_SandboxedCall)->Iterations(20000)->Unit(benchmark::kMicrosecond);
+
+// Gives the calling thread one CPU and the sandbox's processes another, as the scheduler does on
+// an idle or larger machine (on a loaded 2-core one it mostly runs both ends on one CPU).
+// Restores the thread's affinity when destroyed; skips the benchmark with fewer than two CPUs.
+class SplitPlacement {
+ public:
+  SplitPlacement(benchmark::State& state, pid_t sandbox_init) {
+    if (::sched_getaffinity(0, sizeof(saved_), &saved_) != 0) std::abort();
+    std::vector<int> cpus;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &saved_)) cpus.push_back(cpu);
+    }
+    if (cpus.size() < 2) {
+      state.SkipWithError("needs two CPUs");
+      return;
+    }
+    cpu_set_t caller, host;
+    CPU_ZERO(&caller);
+    CPU_ZERO(&host);
+    CPU_SET(cpus[0], &caller);
+    CPU_SET(cpus[1], &host);
+    if (::sched_setaffinity(0, sizeof(caller), &caller) != 0) std::abort();
+    pinned_ = true;
+    for (pid_t pid : ProcessTree(sandbox_init)) {
+      if (::sched_setaffinity(pid, sizeof(host), &host) != 0) std::abort();
+    }
+  }
+  ~SplitPlacement() {
+    if (pinned_) ::sched_setaffinity(0, sizeof(saved_), &saved_);
+  }
+
+ private:
+  cpu_set_t saved_{};
+  bool pinned_ = false;
+};
+
+// A call to a module in the sandboxed plugin host: PluginHost::Call -> frame -> host process
+// (seccomp, Landlock, namespaces, cgroup) -> module -> frame back. Arguments:
+// PluginHostOptions::spin_budget in us (0: no busy-polling; 50: the default), and the placement
+// (0: the scheduler's; 1: caller and host on separate CPUs, SplitPlacement).
+void BM_SandboxedCall(benchmark::State& state) {
+  SandboxFixture fixture(state, std::chrono::microseconds(state.range(0)));
+  auto* host = fixture.host();
+  if (host == nullptr) return;
+  std::optional<SplitPlacement> placement;
+  if (state.range(1) == 1) placement.emplace(state, host->HostInfo().pid);
+  const std::string name = "counter";
+  const std::string method = "noop";
+  for (int i = 0; i < 1000; ++i) benchmark::DoNotOptimize(host->Call(name, method, "x"));
+  const auto before = host->HostInfo().polling;
+  TimeRoundTrips(state, [&] { return host->Call(name, method, "x").has_value(); });
+  // Which waits polled: on a loaded machine the scheduler often runs both ends on one CPU, where
+  // neither polls (same_cpu) and a call costs two process switches.
+  const auto after = host->HostInfo().polling;
+  const double n = static_cast<double>(std::max<int64_t>(1, state.iterations()));
+  state.counters["spin_hit_ratio"] = static_cast<double>(after.hits - before.hits) / n;
+  state.counters["same_cpu_ratio"] = static_cast<double>(after.same_cpu - before.same_cpu) / n;
+}
+BENCHMARK(BM_SandboxedCall)
+    ->Args({0, 0})
+    ->Args({50, 0})
+    ->Args({0, 1})
+    ->Args({50, 1})
+    ->Iterations(20000)
+    ->Unit(benchmark::kMicrosecond);
 
 // A sandboxed reload (a fresh host process takes over the module with its state): the wall time
 // of Reload (spawn, cgroup, exec, seal, load, then the handover) as the iteration time, and how
 // long calls were blocked (snapshot + create round trips) as swap_p50_us/swap_p99_us.
 void BM_SandboxedReload(benchmark::State& state) {
-  const std::string host_binary = PluginHostPath();
-  if (host_binary.empty()) {
-    state.SkipWithError("ARSENAL_PLUGIN_HOST is not set");
-    return;
-  }
-  arsenal::log::ConfigureLogging("warn", arsenal::log::Format::kText);
-  std::string templ = (std::filesystem::temp_directory_path() / "arsenal-bench-XXXXXX");
-  if (::mkdtemp(templ.data()) == nullptr) std::abort();
-  std::filesystem::path dir = templ;
-  {
-    arsenal::hotreload::PluginHostOptions options;
-    options.host_binary = host_binary;
-    options.modules_dir = dir / "modules";
-    auto host = arsenal::hotreload::PluginHost::Create("bench", options);
-    if (!host || !(*host)->Load("counter", ARSENAL_COUNTER_V1)) std::abort();
-    std::vector<double> swaps;
-    int i = 0;
-    for (auto _ : state) {
-      auto reloaded =
-          (*host)->Reload({{"counter", i++ % 2 == 0 ? ARSENAL_COUNTER_V2 : ARSENAL_COUNTER_V1}});
-      if (!reloaded) {
-        state.SkipWithError(reloaded.error().ToString().c_str());
-        break;
-      }
-      swaps.push_back(static_cast<double>(reloaded->front().last_swap_ns) / 1e9);
+  SandboxFixture fixture(state);
+  auto* host = fixture.host();
+  if (host == nullptr) return;
+  std::vector<double> swaps;
+  int i = 0;
+  for (auto _ : state) {
+    auto reloaded =
+        host->Reload({{"counter", i++ % 2 == 0 ? ARSENAL_COUNTER_V2 : ARSENAL_COUNTER_V1}});
+    if (!reloaded) {
+      state.SkipWithError(reloaded.error().ToString().c_str());
+      break;
     }
-    ReportPercentiles(state, std::move(swaps), "swap");
+    swaps.push_back(static_cast<double>(reloaded->front().last_swap_ns) / 1e9);
   }
-  std::filesystem::remove_all(dir);
+  ReportPercentiles(state, std::move(swaps), "swap");
 }
 BENCHMARK(BM_SandboxedReload)->Iterations(30)->Unit(benchmark::kMillisecond);
 

@@ -110,6 +110,7 @@ class PluginHost::Impl {
   Result<Frame> Exchange(Frame request, size_t ok_fields) {
     if (failed_ || !process_) return Fail(HostFailed());
     auto reply = process_->Request(request, Clock::now() + options_.call_timeout);
+    PublishPolling(process_->spin_stats());
     if (reply && reply->type == FrameType::kError) return Fail(RemoteError(*reply, name_));
     if (reply && reply->fields.size() == ok_fields) return reply;
     // Described only on failure: building the text on every call would cost an allocation.
@@ -172,9 +173,18 @@ class PluginHost::Impl {
     return exit;
   }
 
+  // For HostInfo without io_mu_ (which a call in flight holds).
+  void PublishPolling(const plugin::FrameChannel::SpinStats& stats) {
+    polling_hits_.store(stats.hits, std::memory_order_relaxed);
+    polling_misses_.store(stats.misses, std::memory_order_relaxed);
+    polling_backed_off_.store(stats.backed_off, std::memory_order_relaxed);
+    polling_same_cpu_.store(stats.same_cpu, std::memory_order_relaxed);
+  }
+
   void SetProcess(std::unique_ptr<PluginProcess> process) {
     process_ = std::move(process);
     failed_ = false;
+    PublishPolling(process_->spin_stats());
     std::lock_guard meta(meta_mu_);
     pid_ = process_->pid();
     host_failed_ = false;
@@ -573,6 +583,10 @@ class PluginHost::Impl {
     info.restarts = restarts_;
     info.generation = generation_;
     info.last_exit = last_exit_;
+    info.polling.hits = polling_hits_.load(std::memory_order_relaxed);
+    info.polling.misses = polling_misses_.load(std::memory_order_relaxed);
+    info.polling.backed_off = polling_backed_off_.load(std::memory_order_relaxed);
+    info.polling.same_cpu = polling_same_cpu_.load(std::memory_order_relaxed);
     for (const auto& [name, slot] : slots_) info.modules.push_back(name);
     return info;
   }
@@ -590,6 +604,10 @@ class PluginHost::Impl {
   std::unique_ptr<PluginProcess> process_;
   bool failed_ = false;
   std::deque<Clock::time_point> restart_times_;
+  std::atomic<uint64_t> polling_hits_{0};
+  std::atomic<uint64_t> polling_misses_{0};
+  std::atomic<uint64_t> polling_backed_off_{0};
+  std::atomic<uint64_t> polling_same_cpu_{0};
 
   mutable std::mutex meta_mu_;  // slots_ (the map), histories, and the fields below
   std::map<std::string, std::shared_ptr<SandboxedSlot>> slots_;
@@ -631,6 +649,10 @@ Result<std::unique_ptr<PluginHost>> PluginHost::Create(std::string name,
     return bad("max_module_bytes must fit in a frame (max_frame_bytes)", "max_module_bytes");
   }
   if (options.max_restarts < 0) return bad("max_restarts must not be negative", "max_restarts");
+  if (options.spin_budget.count() < 0 ||
+      options.spin_budget > plugin::FrameChannel::kMaxSpinBudget) {
+    return bad("spin_budget must be 0..1000 us (0 disables busy-polling)", "spin_budget");
+  }
   ARSENAL_ASSIGN_OR_RETURN(auto files, FileStore::Open(options.modules_dir));
   ARSENAL_ASSIGN_OR_RETURN(auto sandbox, BuildPluginSandbox(options.host_binary));
   auto impl = std::make_unique<Impl>(name, options, std::move(files), std::move(sandbox));

@@ -49,9 +49,15 @@ Status ExpectFields(const Frame& request, size_t min, size_t max) {
 class Server {
  public:
   Server(int fd, const PluginHostServerOptions& options)
-      : channel_(fd, options.max_frame_bytes), require_seal_(options.require_seal) {}
+      : channel_(fd, options.max_frame_bytes), require_seal_(options.require_seal) {
+    spin_ok_ = channel_.SetSpinBudget(options.spin_budget);
+  }
 
   int Run() {
+    if (!spin_ok_) {
+      std::fprintf(stderr, "arsenal-plugin-host: %s\n", spin_ok_.error().ToString().c_str());
+      return 2;
+    }
     for (;;) {
       Result<Frame> request = channel_.Read();
       Frame reply;
@@ -215,6 +221,7 @@ class Server {
   }
 
   plugin::FrameChannel channel_;
+  Status spin_ok_;
   const bool require_seal_;
   bool sealed_ = false;
   std::map<std::string, std::unique_ptr<Slot>> slots_;
@@ -243,8 +250,21 @@ int PluginHostMain(int argc, char** argv) {
       options.max_frame_bytes = static_cast<size_t>(n);
       continue;
     }
+    constexpr std::string_view kSpin = "--spin-us=";
+    if (arg.starts_with(kSpin)) {
+      char* end = nullptr;
+      std::string value(arg.substr(kSpin.size()));
+      unsigned long long n = std::strtoull(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' ||
+          n > static_cast<unsigned long long>(plugin::FrameChannel::kMaxSpinBudget.count())) {
+        std::fprintf(stderr, "arsenal-plugin-host: bad --spin-us '%s'\n", value.c_str());
+        return 2;
+      }
+      options.spin_budget = std::chrono::microseconds(n);
+      continue;
+    }
     std::fprintf(stderr,
-                 "usage: arsenal-plugin-host [--max-frame-bytes=N]\n"
+                 "usage: arsenal-plugin-host [--max-frame-bytes=N] [--spin-us=N]\n"
                  "Serves the Arsenal plugin protocol on fd 0; started by the Arsenal engine.\n");
     return 2;
   }

@@ -36,12 +36,13 @@ constexpr std::string_view kStartProfile = R"json({
                "exit", "exit_group", "getpid", "gettid", "tgkill",
                "clock_gettime", "clock_getres", "gettimeofday", "clock_nanosleep", "nanosleep",
                "recvfrom", "sendto", "ppoll", "poll", "fcntl", "memfd_create", "getrandom",
-               "sched_yield", "restart_syscall"],
+               "sched_yield", "getcpu", "restart_syscall"],
      "action": "SCMP_ACT_ALLOW"}
   ]
 })json";
 
-// Stage 2, installed by the host itself before any module is loaded: the request loop, dlopen()
+// Stage 2, installed by the host itself before any module is loaded: the request loop (its
+// busy-polling between requests is recvfrom + clock_gettime + getcpu), dlopen()
 // of a memfd (openat through /proc/self/fd, mmap, mprotect), memory management, time and sleeping
 // for module code, and abort(). No execve, no seccomp, no fork/clone, no sockets, no signals to
 // other processes.
@@ -54,7 +55,7 @@ constexpr std::string_view kSealProfile = R"json({
                "rt_sigprocmask", "rt_sigreturn", "exit", "exit_group", "getpid", "gettid",
                "tgkill", "clock_gettime", "clock_getres", "gettimeofday", "clock_nanosleep",
                "nanosleep", "recvfrom", "sendto", "ppoll", "poll", "fcntl", "memfd_create",
-               "getrandom", "sched_yield", "restart_syscall"],
+               "getrandom", "sched_yield", "getcpu", "restart_syscall"],
      "action": "SCMP_ACT_ALLOW"}
   ]
 })json";
@@ -191,7 +192,8 @@ Result<std::unique_ptr<PluginProcess>> PluginProcess::Start(const PluginHostOpti
 
   ns::SpawnSpec spec;
   spec.argv = {options.host_binary.string(),
-               "--max-frame-bytes=" + std::to_string(options.max_frame_bytes)};
+               "--max-frame-bytes=" + std::to_string(options.max_frame_bytes),
+               "--spin-us=" + std::to_string(options.spin_budget.count())};
   spec.hostname = "plugin-host";
   spec.stdin_fd = host_end.get();
   spec.stdout_fd = -1;
@@ -217,6 +219,10 @@ Result<std::unique_ptr<PluginProcess>> PluginProcess::Start(const PluginHostOpti
   if (auto timeout = process->channel_.SetReceiveTimeout(options.call_timeout); !timeout) {
     process->Stop(false);
     return failed(timeout.error());
+  }
+  if (auto spin = process->channel_.SetSpinBudget(options.spin_budget); !spin) {
+    process->Stop(false);
+    return failed(spin.error());
   }
 
   plugin::Frame seal;

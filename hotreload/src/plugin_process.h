@@ -59,6 +59,7 @@ class PluginProcess {
   HostExit Stop(bool graceful);
 
   pid_t pid() const { return pid_; }
+  const plugin::FrameChannel::SpinStats& spin_stats() const { return channel_.spin_stats(); }
 
  private:
   PluginProcess(UniqueFd socket, size_t max_frame_bytes)

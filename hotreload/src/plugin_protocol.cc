@@ -2,6 +2,7 @@
 
 #include <endian.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -42,6 +43,15 @@ bool IsKnownType(uint8_t type) {
 Error BadFrame(const std::string& reason) {
   return ValidationError("plugin.bad_frame", "bad plugin frame: " + reason)
       .WithDetail("reason", reason);
+}
+
+// Tells the CPU (and a hypervisor watching for spin loops) that this is a busy-wait.
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
 }
 
 Error Closed(std::string_view what) {
@@ -86,7 +96,8 @@ void EncodeFrame(const Frame& frame, std::string* out) {
   Append32(out, static_cast<uint32_t>(EncodedFrameSize(frame) - kPrefixBytes));
   out->push_back(static_cast<char>(kProtocolVersion));
   out->push_back(static_cast<char>(frame.type));
-  out->append(2, '\0');
+  const uint16_t cpu = htole16(frame.cpu);
+  out->append(reinterpret_cast<const char*>(&cpu), sizeof(cpu));
   Append32(out, frame.id);
   Append32(out, frame.arg);
   Append32(out, static_cast<uint32_t>(frame.fields.size()));
@@ -117,7 +128,7 @@ Result<Frame> DecodePayload(std::string_view payload) {
   }
   if (!IsKnownType(type)) return bad("unknown frame type " + std::to_string(type));
   frame.type = static_cast<FrameType>(type);
-  if (Load16(p + 2) != 0) return bad("reserved header bytes are not zero");
+  frame.cpu = Load16(p + 2);
   const uint32_t count = Load32(p + 12);
   if (count > kMaxFields) {
     return bad(std::to_string(count) + " fields, at most " + std::to_string(kMaxFields));
@@ -192,6 +203,21 @@ Status FrameChannel::Fill(size_t want, Clock::time_point deadline) {
     }
     if (buffer_.size() - end_ < want) buffer_.resize(end_ + want);
   }
+  // A sleeping wait after misses is timed: data that came (or was already there) within the
+  // budget means polling would have caught it, so the next wait polls again.
+  Clock::time_point sleep_start{};
+  if (spin_budget_ > std::chrono::nanoseconds::zero()) {
+    if (peer_cpu_ < 0 || peer_cpu_ == ::sched_getcpu()) {
+      ++spin_stats_.same_cpu;
+    } else if (spin_skip_ == 0) {
+      ARSENAL_ASSIGN_OR_RETURN(bool got, Spin(deadline));
+      if (got) return {};
+    } else {
+      --spin_skip_;
+      ++spin_stats_.backed_off;
+      sleep_start = Clock::now();
+    }
+  }
   for (;;) {
     // With SO_RCVTIMEO covering the deadline, recv() waits by itself (see SetReceiveTimeout).
     const bool blocking_recv =
@@ -202,6 +228,10 @@ Status FrameChannel::Fill(size_t want, Clock::time_point deadline) {
         ::recv(fd_, buffer_.data() + end_, buffer_.size() - end_, blocking_recv ? 0 : MSG_DONTWAIT);
     if (n > 0) {
       end_ += static_cast<size_t>(n);
+      if (sleep_start != Clock::time_point{} && Clock::now() - sleep_start <= spin_budget_) {
+        spin_skip_ = 0;
+        spin_backoff_ = 0;
+      }
       return {};
     }
     if (n == 0) return Fail(Closed("end of stream"));
@@ -214,6 +244,55 @@ Status FrameChannel::Fill(size_t want, Clock::time_point deadline) {
     if (errno == ECONNRESET) return Fail(Closed("connection reset"));
     return Fail(ErrnoError("plugin.io", "recv", "plugin socket", errno));
   }
+}
+
+Result<bool> FrameChannel::TryRecv() {
+  for (;;) {
+    ssize_t n = ::recv(fd_, buffer_.data() + end_, buffer_.size() - end_, MSG_DONTWAIT);
+    if (n > 0) {
+      end_ += static_cast<size_t>(n);
+      return true;
+    }
+    if (n == 0) return Fail(Closed("end of stream"));
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+    if (errno == ECONNRESET) return Fail(Closed("connection reset"));
+    return Fail(ErrnoError("plugin.io", "recv", "plugin socket", errno));
+  }
+}
+
+Result<bool> FrameChannel::Spin(Clock::time_point deadline) {
+  const auto until = std::min(deadline, Clock::now() + spin_budget_);
+  for (;;) {
+    ARSENAL_ASSIGN_OR_RETURN(bool got, TryRecv());
+    if (got) {
+      ++spin_stats_.hits;
+      spin_backoff_ = 0;
+      return true;
+    }
+    if (Clock::now() >= until) break;
+    // No sched_yield(): the peer runs on another CPU (Fill checked), and a yield would hand this
+    // CPU to whatever else is runnable here for a whole time slice while the answer waits.
+    CpuRelax();
+  }
+  ++spin_stats_.misses;
+  spin_backoff_ = std::min(std::max(1u, spin_backoff_ * 2), kMaxSpinSkip);
+  spin_skip_ = spin_backoff_;
+  return false;
+}
+
+Status FrameChannel::SetSpinBudget(std::chrono::nanoseconds budget) {
+  if (budget < std::chrono::nanoseconds::zero() || budget > kMaxSpinBudget) {
+    return Fail(ValidationError("plugin.bad_spin_budget",
+                                "spin budget of " + std::to_string(budget.count()) +
+                                    " ns is outside 0.." + std::to_string(kMaxSpinBudget.count()) +
+                                    " us")
+                    .WithHint("use 0 to disable busy-polling, or a few tens of microseconds"));
+  }
+  spin_budget_ = budget;
+  spin_backoff_ = 0;
+  spin_skip_ = 0;
+  return {};
 }
 
 Status FrameChannel::SetReceiveTimeout(std::chrono::milliseconds timeout) {
@@ -256,6 +335,7 @@ Result<Frame> FrameChannel::Read(Clock::time_point deadline) {
   while (Buffered() < total) ARSENAL_TRY(Fill(total - Buffered(), deadline));
   std::string_view payload(buffer_.data() + begin_ + kPrefixBytes, length);
   auto frame = DecodePayload(payload);
+  if (frame) peer_cpu_ = static_cast<int>(frame->cpu) - 1;
   begin_ += total;
   if (begin_ == end_) {
     begin_ = end_ = 0;
@@ -275,6 +355,10 @@ Status FrameChannel::Write(const Frame& frame, Clock::time_point deadline) {
   }
   out_.clear();
   EncodeFrame(frame, &out_);
+  // The cpu hint: where this end runs now, for the peer's decision to busy-poll for the answer.
+  const int cpu = ::sched_getcpu();
+  const uint16_t hint = htole16(cpu >= 0 && cpu < 0xffff ? static_cast<uint16_t>(cpu + 1) : 0);
+  std::memcpy(out_.data() + kPrefixBytes + 2, &hint, sizeof(hint));
   Status written = WriteRaw(out_, deadline);
   if (out_.capacity() > kKeepBufferBytes) std::string().swap(out_);
   return written;

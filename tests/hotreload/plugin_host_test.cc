@@ -374,6 +374,29 @@ TEST_F(PluginHostTest, ReloadsUnderConcurrentCallsLoseNoCallAndNoState) {
   EXPECT_EQ(host.Info("counter")->reloads, 10u);
 }
 
+// Busy-polling on or off changes nothing but latency: the sealed host's seccomp filter allows
+// what it polls with, and answers, crashes and restarts are the same.
+TEST_F(PluginHostTest, CallsAreTheSameWithAndWithoutBusyPolling) {
+  for (int spin_us : {0, 1000}) {
+    SCOPED_TRACE("spin_budget " + std::to_string(spin_us) + " us");
+    auto options = Options();
+    options.spin_budget = std::chrono::microseconds(spin_us);
+    auto& host = Host(options);
+    ASSERT_OK(host.Load("counter", ARSENAL_COUNTER_V2));
+    ASSERT_OK(host.Load("hostile", ARSENAL_HOSTILE));
+    for (int i = 1; i <= 300; ++i) {
+      auto out = host.Call("counter", "incr", "k");
+      ASSERT_TRUE(out) << out.error().ToString();
+      ASSERT_EQ(*out, std::to_string(i) + " v2");
+    }
+    ASSERT_OK(host.Snapshot("counter"));
+    EXPECT_ERROR_CODE(host.Call("hostile", "crash", ""), "module.host_crashed");
+    EXPECT_EQ(*host.Call("counter", "get", "k"), "300");
+    EXPECT_EQ(host.HostInfo().restarts, 1u);
+    host_.reset();
+  }
+}
+
 TEST_F(PluginHostTest, RefusesBadOptions) {
   auto options = Options();
   options.host_binary = "relative/arsenal-plugin-host";
@@ -382,6 +405,9 @@ TEST_F(PluginHostTest, RefusesBadOptions) {
   options.memory_limit_bytes = 1024;
   EXPECT_ERROR_CODE(PluginHost::Create("p", options), "module.bad_options");
   EXPECT_ERROR_CODE(PluginHost::Create("../p", Options()), "module.bad_options");
+  options = Options();
+  options.spin_budget = std::chrono::microseconds(1001);
+  EXPECT_ERROR_CODE(PluginHost::Create("p", options), "module.bad_options");
   options = Options();
   options.host_binary = "/bin/true";  // not a plugin host: it never answers the seal
   EXPECT_ERROR_CODE(PluginHost::Create("p", options), "module.sandbox_failed");

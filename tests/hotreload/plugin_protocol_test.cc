@@ -52,6 +52,11 @@ TEST(PluginProtocolTest, EncodesAndDecodesEveryField) {
   EXPECT_EQ(decoded->id, 9u);
   EXPECT_EQ(decoded->arg, 42u);
   EXPECT_EQ(decoded->fields, frame.fields);
+  EXPECT_EQ(decoded->cpu, 0u);
+  frame.cpu = 0x1234;  // the cpu hint is two bytes at offset 2 of the payload, little-endian
+  wire = Encoded(frame);
+  EXPECT_EQ(wire.substr(6, 2), std::string("\x34\x12", 2));
+  EXPECT_EQ(DecodePayload(std::string_view(wire).substr(4))->cpu, 0x1234u);
 }
 
 TEST(PluginProtocolTest, RejectsMalformedPayloadsWithTheReason) {
@@ -66,8 +71,8 @@ TEST(PluginProtocolTest, RejectsMalformedPayloadsWithTheReason) {
     return p;
   };
   std::vector<Case> cases = {
-      {"short", good.substr(0, 10)},    {"version", with(0, 2)},
-      {"type", with(1, 0x55)},          {"reserved", with(2, 1)},
+      {"short", good.substr(0, 10)},    {"version", with(0, 1)},
+      {"type", with(1, 0x55)},          {"version 3", with(0, 3)},
       {"too many fields", with(12, 9)}, {"field overflow", with(16, 100)},
       {"trailing", good + "zz"},        {"truncated field size", good.substr(0, 18)},
   };
@@ -159,9 +164,14 @@ class ServerTest : public ChannelTest {
   void SetUp() override {
     ChannelTest::SetUp();
     server_ = std::thread([fd = b_.get(), this] {
-      exit_code_ = ServePluginHost(fd, {.max_frame_bytes = 1u << 20, .require_seal = false});
+      // Both ends busy-poll: the loop's requests and replies take that path whenever the two
+      // threads run on different CPUs.
+      exit_code_ = ServePluginHost(fd, {.max_frame_bytes = 1u << 20,
+                                        .require_seal = false,
+                                        .spin_budget = std::chrono::microseconds(50)});
     });
     client_ = std::make_unique<FrameChannel>(a_.get(), 1u << 20);
+    ASSERT_TRUE(client_->SetSpinBudget(std::chrono::microseconds(50)));
   }
   void TearDown() override {
     a_.Reset();
@@ -256,21 +266,36 @@ TEST(PluginHostServerTest, RefusesEverythingButSealUntilSealed) {
   server.join();
 }
 
-TEST(PluginHostServerTest, TheBinaryRefusesToRunWithoutASocket) {
+// Exit code of arsenal-plugin-host run with `flag` (or none) and fd 0 = `stdin_fd` (-1: /dev/null).
+int RunHostBinary(const char* flag, int stdin_fd = -1) {
   pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
+  if (pid < 0) return -1;
   if (pid == 0) {
-    int null_fd = ::open("/dev/null", O_RDONLY);
-    ::dup2(null_fd, 0);
+    int in = stdin_fd >= 0 ? stdin_fd : ::open("/dev/null", O_RDONLY);
+    ::dup2(in, 0);
     int err = ::open("/dev/null", O_WRONLY);
     ::dup2(err, 2);
-    ::execl(ARSENAL_PLUGIN_HOST, ARSENAL_PLUGIN_HOST, nullptr);
+    ::execl(ARSENAL_PLUGIN_HOST, ARSENAL_PLUGIN_HOST, flag, nullptr);
     ::_exit(127);
   }
   int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 2);
+  if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
+TEST(PluginHostServerTest, TheBinaryRefusesToRunWithoutASocket) {
+  EXPECT_EQ(RunHostBinary(nullptr), 2);
+}
+
+TEST(PluginHostServerTest, TheBinaryChecksItsSpinBudget) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  UniqueFd a(fds[0]), b(fds[1]);
+  for (const char* bad : {"--spin-us=1001", "--spin-us=-1", "--spin-us=", "--spin-us=5x"}) {
+    EXPECT_EQ(RunHostBinary(bad, b.get()), 2) << bad;
+  }
+  a.Reset();  // end of stream: a valid budget serves until then and exits cleanly
+  EXPECT_EQ(RunHostBinary("--spin-us=1000", b.get()), 0);
 }
 
 }  // namespace

@@ -24,6 +24,12 @@
 // Modules reach the host as bytes (a sealed memfd inside the host), so the host never needs read
 // access to the engine's files.
 //
+// Latency: a call is one frame each way (plus a snapshot round trip when checkpoint_every_calls
+// says so). When the engine's thread and the host run on different CPUs, both ends busy-poll
+// briefly before sleeping (spin_budget) so that back-to-back calls avoid the two cross-CPU
+// sleep/wakeup transitions per round trip; on one CPU a call costs two process switches either
+// way. Deadlines and hang-up detection are the same with and without polling.
+//
 // Supervision: a host that dies (crash, OOM kill, broken protocol) or does not answer within
 // call_timeout (it is then killed: this is how a spinning module is stopped) is restarted at once
 // from the last snapshot of each module (its checkpoint: the state at Load, after every reload,
@@ -69,6 +75,7 @@
 
 #include "arsenal/base/result.h"
 #include "arsenal/hotreload/module_manager.h"
+#include "arsenal/hotreload/plugin_protocol.h"
 
 namespace arsenal::hotreload {
 
@@ -96,6 +103,14 @@ struct PluginHostOptions {
   std::chrono::seconds restart_window{60};
   // The host's stderr (diagnostics); -1: /dev/null. Borrowed.
   int stderr_fd = -1;
+  // Adaptive busy-polling on both ends of the socket (plugin_protocol.h, FrameChannel): after
+  // sending a request the caller polls for the reply this long before sleeping, and the host
+  // polls for the next request this long after answering, but only while the two run on
+  // different CPUs. A call answered within the budget then costs no sleep/wakeup on either side
+  // (on a VM, most of a round trip). CPU cost: at most the budget per wait, backing off to one
+  // budget per 64 waits while replies or requests keep coming later than that. 0 disables; at
+  // most 1000 us.
+  std::chrono::microseconds spin_budget{50};
 };
 
 // Why a host process ended (the latest one).
@@ -118,6 +133,10 @@ struct PluginHostInfo {
   uint64_t memory_limit_bytes = 0;
   std::vector<std::string> modules;
   std::optional<HostExit> last_exit;
+  // The engine end's busy-polling since the current host process started (spin_budget): waits
+  // for a reply that polled and got it, polled in vain, or slept (after misses; or because the
+  // host ran on the caller's CPU, where polling would only delay it).
+  plugin::FrameChannel::SpinStats polling;
 };
 
 class PluginHost {

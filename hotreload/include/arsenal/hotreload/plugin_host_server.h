@@ -21,6 +21,7 @@
 // the sandbox's job (namespaces, seccomp, Landlock, cgroup), not this loop's.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 
 namespace arsenal::hotreload {
@@ -28,13 +29,18 @@ namespace arsenal::hotreload {
 struct PluginHostServerOptions {
   size_t max_frame_bytes = 64u << 20;
   bool require_seal = true;
+  // After answering, poll for the next request this long before sleeping (FrameChannel's
+  // adaptive busy-polling; 0 disables, at most FrameChannel::kMaxSpinBudget). Uses recvfrom,
+  // clock_gettime and getcpu, which both seccomp stages allow.
+  std::chrono::nanoseconds spin_budget{0};
 };
 
 // Serves frames on the connected stream socket `fd` until it closes. Returns 0 after a clean
 // end of stream, 1 after an I/O error.
 int ServePluginHost(int fd, const PluginHostServerOptions& options);
 
-// main() of arsenal-plugin-host. Flags: --max-frame-bytes=N. Serves fd 0, which must be a unix
+// main() of arsenal-plugin-host. Flags: --max-frame-bytes=N, --spin-us=N (spin_budget in
+// microseconds). Serves fd 0, which must be a unix
 // stream socket (exit code 2 otherwise, and on bad flags).
 int PluginHostMain(int argc, char** argv);
 
