@@ -10,6 +10,7 @@
 #include "arsenal/api/server.h"
 #include "arsenal/base/log.h"
 #include "arsenal/engine/engine.h"
+#include "arsenal/engine/supervisor.h"
 
 namespace {
 
@@ -71,6 +72,9 @@ int main(int argc, char** argv) {
     logger->error("engine failed to start: {}", engine.error().ToString());
     return 1;
   }
+  // Restores persisted supervisors (and restarts their children) now rather than on the first
+  // supervisor request, so no child stays unsupervised after a daemon restart.
+  arsenal::supervisor::SupervisorService::Get(**engine);
   arsenal::api::ServerOptions options;
   options.listen = listen;
   options.config = config.value("api", arsenal::Json::object());

@@ -2,7 +2,11 @@
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <unordered_set>
 
 #include "arsenal/base/syscalls.h"
 #include "arsenal/engine/process_inspect.h"
@@ -13,6 +17,33 @@ namespace arsenal {
 namespace {
 
 // Bytes sitting in a pipe (either end): FIONREAD works on both ends of a Linux pipe.
+// The pid namespace of `pid` (its inode), or 0 when the process is gone.
+ino_t PidNamespaceOf(pid_t pid) {
+  struct stat st {};
+  const std::string path = "/proc/" + std::to_string(pid) + "/ns/pid";
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// Processes that joined the PID namespace of `init` through setns (execute_in_sandbox, a
+// start_process into a running sandbox) are children of the daemon, not of the sandbox's PID 1,
+// so a walk down from PID 1 misses them. Returns the members whose parent is outside the
+// namespace, ascending.
+std::vector<pid_t> JoinedNamespaceMembers(pid_t init) {
+  const ino_t ns = PidNamespaceOf(init);
+  std::vector<pid_t> tops;
+  if (ns == 0) return tops;
+  std::unordered_set<pid_t> members;
+  for (pid_t pid : ListHostPids()) {
+    if (pid != init && PidNamespaceOf(pid) == ns) members.insert(pid);
+  }
+  for (pid_t pid : members) {
+    auto stat = ReadProcStat(pid);
+    if (stat && stat->ppid != init && !members.contains(stat->ppid)) tops.push_back(pid);
+  }
+  std::sort(tops.begin(), tops.end());
+  return tops;
+}
+
 Json PipeBytes(int fd) {
   if (fd < 0) return nullptr;
   int n = 0;
@@ -123,7 +154,13 @@ Result<Json> GetProcessTree(ProcessTable& table, const TreeRoot& root, size_t ma
                                                          "service is running")
                       .WithDetail("field", "sandbox"));
     }
-    ARSENAL_ASSIGN_OR_RETURN(root_pid, launcher->SandboxRootPid(*root.sandbox));
+    auto init = launcher->SandboxRootPid(*root.sandbox);
+    if (!init) {
+      Error e = std::move(init).error();
+      e.WithDetail("field", "sandbox");  // the sandbox service names its own "id" parameter
+      return Fail(std::move(e));
+    }
+    root_pid = *init;
   }
   // Managed pids → (id, supervisor, sandbox), copied so the /proc walk runs without the lock.
   std::unordered_map<pid_t, std::tuple<std::string, std::string, std::string>> managed;
@@ -136,21 +173,27 @@ Result<Json> GetProcessTree(ProcessTable& table, const TreeRoot& root, size_t ma
                                            it->second->sandbox_id));
     }
   }
-  auto tree = BuildProcessTree(
-      root_pid,
-      [&](pid_t pid, Json& node) {
-        auto it = managed.find(pid);
-        if (it == managed.end()) return;
-        const auto& [id, supervisor, sandbox] = it->second;
-        node["id"] = id;
-        if (!supervisor.empty()) node["supervisor"] = supervisor;
-        if (!sandbox.empty()) node["sandbox"] = sandbox;
-      },
-      max_nodes);
+  const auto annotate = [&](pid_t pid, Json& node) {
+    auto it = managed.find(pid);
+    if (it == managed.end()) return;
+    const auto& [id, supervisor, sandbox] = it->second;
+    node["id"] = id;
+    if (!supervisor.empty()) node["supervisor"] = supervisor;
+    if (!sandbox.empty()) node["sandbox"] = sandbox;
+  };
+  auto tree = BuildProcessTree(root_pid, annotate, max_nodes);
   if (!tree) {
     Error e = std::move(tree).error();
     e.WithDetail("field", root.id ? "id" : root.sandbox ? "sandbox" : "pid");
     return Fail(std::move(e));
+  }
+  if (root.sandbox) {
+    // Joined commands hang under PID 1, as they do inside the sandbox (their parent is outside).
+    for (pid_t pid : JoinedNamespaceMembers(root_pid)) {
+      if (auto sub = BuildProcessTree(pid, annotate, max_nodes)) {
+        (*tree)["children"].push_back(std::move(*sub));
+      }  // else it exited meanwhile
+    }
   }
   return tree;
 }

@@ -629,8 +629,9 @@ void ProcessTable::Impl::CompleteExit(const std::shared_ptr<Entry>& entry, ExitS
   exited_cv.notify_all();
   log->debug("{} (pid {}) {}", entry->id, entry->pid, status.Describe());
   FinishKills(*entry);
-  Emit(ProcessEventKind::kExit, *entry, Json::object(), status);
+  // The OOM kill caused the exit, and a monitor stops at the exit: the oom event goes first.
   if (oom) Emit(ProcessEventKind::kOom, *entry, Json::object(), status);
+  Emit(ProcessEventKind::kExit, *entry, Json::object(), status);
   for (auto& e : evicted) DetachLoopObjects(*e);
 }
 

@@ -40,7 +40,9 @@ struct Entry {
   bool ephemeral = false;
   bool destroyed = false;  // kept for listing only
   uint64_t execs = 0;
-  uint64_t oom_events = 0;
+  // Counted by the monitor before it stops the sandbox, so a process-table control that sees the
+  // exit (which that stop causes) also sees the OOM. Atomic: read without the service lock.
+  std::atomic<uint64_t> oom_events = 0;
   // Monitor registrations (fds in the epoll set); owned here, closed on unregister.
   UniqueFd init_watch;
   UniqueFd oom_watch;
@@ -122,7 +124,7 @@ struct SandboxService::Impl : std::enable_shared_from_this<SandboxService::Impl>
     {
       std::lock_guard lock(mu);
       info.execs = e.execs;
-      info.oom_events = e.oom_events;
+      info.oom_events = e.oom_events.load();
     }
     if (with_usage && info.state != SandboxState::kDestroyed) {
       info.pids = e.box->Pids();
@@ -256,11 +258,12 @@ struct SandboxService::Impl : std::enable_shared_from_this<SandboxService::Impl>
     if (oom) {
       uint64_t count = 0;
       (void)::read(fd, &count, sizeof(count));
-      // cgroup v1 has no group OOM kill: the kernel killed one task; kill the rest.
+      // cgroup v1 has no group OOM kill: the kernel killed (or is about to kill) one task; kill
+      // the rest. Counted first: the exits this stop causes must find the OOM already recorded.
+      ++e->oom_events;
       Status stopped = e->box->Stop();
       {
         std::lock_guard lock(mu);
-        ++e->oom_events;
         UnwatchLocked(*e);
       }
       log::Get("sandbox")->warn("sandbox {}: OOM kill; killed the rest of the sandbox", id);
@@ -395,8 +398,10 @@ namespace {
 // cgroup.
 class SandboxControl final : public ProcessControl {
  public:
-  explicit SandboxControl(std::shared_ptr<Sandbox> box) : box_(std::move(box)) {
+  SandboxControl(std::shared_ptr<Sandbox> box, std::shared_ptr<Entry> entry)
+      : box_(std::move(box)), entry_(std::move(entry)) {
     if (auto u = box_->Usage()) oom_seen_ = u->oom_kills;
+    events_seen_ = entry_->oom_events.load();
   }
   Status Freeze() override { return box_->Freeze(); }
   Status Thaw() override { return box_->Thaw(); }
@@ -405,16 +410,27 @@ class SandboxControl final : public ProcessControl {
     if (!u || !u->has_cgroup) return std::nullopt;
     return std::pair<uint64_t, uint64_t>{u->memory_current, u->memory_peak};
   }
+  // Either the kernel's OOM killer struck (the memcg counter), or the cgroup went under OOM and
+  // the sandbox monitor stopped everything first (cgroup v1 notifies before it kills), in which
+  // case the counter may still be 0 but the entry counted the event.
   bool ConsumeOom() override {
-    auto u = box_->Usage();
-    if (!u || u->oom_kills <= oom_seen_) return false;
-    oom_seen_ = u->oom_kills;
-    return true;
+    bool oom = false;
+    if (auto u = box_->Usage(); u && u->oom_kills > oom_seen_) {
+      oom_seen_ = u->oom_kills;
+      oom = true;
+    }
+    if (const uint64_t events = entry_->oom_events.load(); events > events_seen_) {
+      events_seen_ = events;
+      oom = true;
+    }
+    return oom;
   }
 
  private:
   std::shared_ptr<Sandbox> box_;
+  std::shared_ptr<Entry> entry_;
   uint64_t oom_seen_ = 0;
+  uint64_t events_seen_ = 0;
 };
 
 Error Reroot(Error e, const std::string& prefix) {
@@ -456,7 +472,12 @@ class Launcher final : public SandboxLauncher {
     std::unique_ptr<SandboxProcess> proc;
     if (!ref.id.empty()) {
       auto e = d->Lookup(ref.id);
-      if (!e || e->destroyed) return Fail(Reroot(NotFound(ref.id), "sandbox"));
+      if (!e || e->destroyed) {
+        // The caller named the sandbox by the `sandbox` parameter itself (a string id).
+        Error missing = NotFound(ref.id);
+        missing.WithDetail("field", "sandbox");
+        return Fail(std::move(missing));
+      }
       box = e->box;
       ARSENAL_ASSIGN_OR_RETURN(proc, box->LaunchExec(ps.argv, o));
     } else {
@@ -473,14 +494,14 @@ class Launcher final : public SandboxLauncher {
     UniqueFd dup(::fcntl(proc->pidfd(), F_DUPFD_CLOEXEC, 3));
     child.pidfd = proc->ReleasePidfd();
     child.sandbox_id = box->id();
-    if (ephemeral && box->Usage() && box->Usage()->has_cgroup) {
-      child.control = std::make_shared<SandboxControl>(box);
-    }
     std::shared_ptr<Entry> entry;
     if (ephemeral) {
       entry = d->Insert(box, "process", true);
       d->Emit("created", box->id(), Json::object(), {{"ephemeral", true}});
       d->Watch(*entry);
+      if (auto usage = box->Usage(); usage && usage->has_cgroup) {
+        child.control = std::make_shared<SandboxControl>(box, entry);
+      }
     }
     {
       std::lock_guard lock(d->mu);

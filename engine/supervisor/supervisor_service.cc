@@ -16,6 +16,7 @@
 #include "arsenal/base/unique_fd.h"
 #include "arsenal/engine/engine.h"
 #include "arsenal/engine/process_table.h"
+#include "arsenal/engine/sandbox_service.h"
 #include "arsenal/engine/supervisor.h"
 
 namespace arsenal::supervisor {
@@ -832,6 +833,9 @@ SupervisorService::~SupervisorService() {
 }
 
 SupervisorService& SupervisorService::Get(Engine& engine) {
+  // The sandbox service installs the table's sandbox launcher; without it a restored sandboxed
+  // child would fail to start with sandbox.not_found.
+  SandboxService::Get(engine);
   ProcessTable& table = engine.Service<ProcessTable>();
   SupervisorService& service = engine.Service<SupervisorService>();
   std::call_once(service.impl_->started_once, [&] {

@@ -9,10 +9,16 @@
 
 #include "arsenal/engine/engine.h"
 #include "arsenal/engine/process_table.h"
+#include "arsenal/engine/sandbox_service.h"
 
 namespace arsenal::ops::process {
 
-inline ProcessTable& Table(OperationContext& ctx) { return ctx.engine.Service<ProcessTable>(); }
+// The table, with the sandbox service wired in first: start_process with a sandbox (by id or
+// inline) must work in an engine where no sandbox operation has run yet.
+inline ProcessTable& Table(OperationContext& ctx) {
+  SandboxService::Get(ctx.engine);
+  return ctx.engine.Service<ProcessTable>();
+}
 
 inline Json IdProperty() {
   return {{"type", "string"},

@@ -180,8 +180,8 @@ bool ContainsInOrder(const std::vector<SyscallRecord>& records,
 
 TEST_F(ProcessQueryTest, TraceRecordsTheKnownSyscallSequenceAndDetaches) {
   auto p = StartOk(HelperSpec("syscall_loop"));
-  std::this_thread::sleep_for(50ms);  // past the dynamic loader
-  auto trace = TraceProcess(*table_, p.id, {.duration = 300ms, .max_syscalls = 100000});
+  ASSERT_TRUE(Eventually([&] { return OutputContains(*table_, p.id, "ready"); }));
+  auto trace = TraceProcess(*table_, p.id, {.duration = 500ms, .max_syscalls = 100000});
   ASSERT_TRUE(trace) << trace.error().ToString();
   EXPECT_EQ(trace->stopped_because, "duration");
   EXPECT_TRUE(trace->detached);

@@ -26,7 +26,9 @@ inline void HelperWrite(int fd, const char* s) {
 
 inline int RunHelperMode(const char* mode) {
   if (strcmp(mode, "syscall_loop") == 0) {
-    // A fixed syscall pattern for trace tests: openat, write, close, clock_nanosleep.
+    // A fixed syscall pattern for trace tests: openat, write, close, clock_nanosleep. "ready"
+    // tells the test that the dynamic loader and libc start-up are over.
+    HelperWrite(1, "ready\n");
     for (;;) {
       int fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
       [[maybe_unused]] ssize_t n = ::write(fd, "x", 1);

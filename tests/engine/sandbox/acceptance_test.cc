@@ -224,8 +224,8 @@ TEST_F(AcceptanceTest, ShellScriptsWorkUnderTheDefaultProfile) {
 }
 
 TEST_F(AcceptanceTest, ThreadedProgramDoesFileIoInATmpfs) {
-  auto r = RunProbe({"threads-io", "/work", "8"},
-                    std::move(SandboxSpecBuilder().Tmpfs("/work", 32 << 20).Pids(64)));
+  auto r = RunProbe({"threads-io", "/mnt", "8"},
+                    std::move(SandboxSpecBuilder().Tmpfs("/mnt", 32 << 20).Pids(64)));
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(r.out, "ok 8 threads\n");
 }

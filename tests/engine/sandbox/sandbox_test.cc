@@ -144,7 +144,7 @@ TEST_F(SandboxApiTest, SetupErrorsAreTypedAndLeaveTheSandboxUsable) {
 
 TEST_F(SandboxApiTest, LongLivedStartExecStopDestroy) {
   ARSENAL_REQUIRE_CGROUPS();
-  auto spec = SandboxSpecBuilder().Tmpfs("/work", 8 << 20).Memory(64 << 20).Pids(32).Build();
+  auto spec = SandboxSpecBuilder().Tmpfs("/mnt", 8 << 20).Memory(64 << 20).Pids(32).Build();
   ASSERT_TRUE(spec) << spec.error().ToString();
   auto made = Sandbox::Create(*spec);
   ASSERT_TRUE(made) << made.error().ToString();
@@ -159,10 +159,10 @@ TEST_F(SandboxApiTest, LongLivedStartExecStopDestroy) {
   EXPECT_FALSE(box.Run({"/bin/true"}));  // one command at a time in one-shot mode
 
   // State persists across execs: they share the namespaces (the same tmpfs).
-  auto w = box.Exec({"/bin/sh", "-c", "echo persisted > /work/f"});
+  auto w = box.Exec({"/bin/sh", "-c", "echo persisted > /mnt/f"});
   ASSERT_TRUE(w) << w.error().ToString();
   EXPECT_EQ(w->exit_code, 0);
-  auto r = box.Exec({"/bin/cat", "/work/f"});
+  auto r = box.Exec({"/bin/cat", "/mnt/f"});
   ASSERT_TRUE(r) << r.error().ToString();
   EXPECT_EQ(r->out, "persisted\n");
   auto pid = box.Exec(ProbeArgv({"pid"}));
@@ -189,7 +189,7 @@ TEST_F(SandboxApiTest, LongLivedStartExecStopDestroy) {
   EXPECT_FALSE(box.Exec({"/bin/true"}));
   auto restarted = box.Start();  // a stopped sandbox starts again, with fresh namespaces
   ASSERT_TRUE(restarted) << restarted.error().ToString();
-  auto gone = box.Exec({"/bin/cat", "/work/f"});
+  auto gone = box.Exec({"/bin/cat", "/mnt/f"});
   ASSERT_TRUE(gone);
   EXPECT_NE(gone->exit_code, 0);
   EXPECT_FALSE(OwnSandboxCgroups().empty());

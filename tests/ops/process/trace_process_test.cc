@@ -8,8 +8,9 @@ using testing::HelperSpec;
 TEST_F(ProcessOpsTest, TraceProcessReturnsStructuredRecordsInOrder) {
   auto started = table().Start(HelperSpec("syscall_loop"));
   ASSERT_TRUE(started);
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  Json out = RunOk("trace_process", {{"id", started->id}, {"duration_ms", 300}});
+  ASSERT_TRUE(
+      testing::Eventually([&] { return testing::OutputContains(table(), started->id, "ready"); }));
+  Json out = RunOk("trace_process", {{"id", started->id}, {"duration_ms", 500}});
   EXPECT_EQ(out["stopped_because"], "duration");
   EXPECT_EQ(out["detached"], true);
   std::vector<std::string> names;

@@ -98,8 +98,10 @@ class SupervisorService {
   SupervisorService(const SupervisorService&) = delete;
   SupervisorService& operator=(const SupervisorService&) = delete;
 
-  // The engine's service, created after the ProcessTable; on first use it cleans up orphans of a
-  // previous daemon and restores persisted supervisors.
+  // The engine's service, created after the ProcessTable and the SandboxService (so sandboxed
+  // children can start, and are stopped before their sandboxes go); on first use it cleans up
+  // orphans of a previous daemon and restores persisted supervisors. A daemon calls it at start:
+  // until then, restored children are not running.
   static SupervisorService& Get(Engine& engine);
 
   // Validates the whole spec (supervisor_spec.h), then starts the children in order. If a child
