@@ -18,11 +18,13 @@ endif()
 # Precompiled headers. Almost every translation unit includes nlohmann/json.hpp (through the
 # engine's headers) and every test includes GoogleTest; parsing them again in each of ~250 units
 # was the largest part of a build. arsenal_pch(TARGET [HEADERS...]) gives TARGET a precompiled
-# json.hpp plus HEADERS, for its C++ sources only. ARSENAL_PCH=OFF turns it off (e.g. for tools
-# that cannot read g++'s .gch files).
-option(ARSENAL_PCH "Precompile the heavy third-party headers" ON)
+# json.hpp plus HEADERS, for its C++ sources only. Debug builds only (the test and coverage
+# builds, where compile time matters): in optimized builds g++ 12 loses the system-header status
+# of libstdc++ code reached through the precompiled header and reports false -Warray-bounds and
+# -Wstringop-overflow positives from inlined std::string code. ARSENAL_PCH=OFF turns it off.
+option(ARSENAL_PCH "Precompile the heavy third-party headers (Debug builds)" ON)
 function(arsenal_pch target)
-  if(NOT ARSENAL_PCH)
+  if(NOT ARSENAL_PCH OR NOT CMAKE_BUILD_TYPE STREQUAL "Debug")
     return()
   endif()
   set(headers <nlohmann/json.hpp> ${ARGN})
