@@ -1,13 +1,34 @@
 #!/usr/bin/env bash
 # Quick start 2: install what is missing, build, and run the whole test suite.
-set -euo pipefail
+#
+# One instrumented Debug build (the coverage preset) runs every test, then gcovr prints the line
+# coverage of engine/ and fails below ARSENAL_MIN_ENGINE_COVERAGE (default 90). With ARSENAL_ASAN=1
+# the asan preset (AddressSanitizer + UndefinedBehaviorSanitizer) then builds and runs the unit
+# tests (a second full build: about 15 more minutes on 2 cores). The script fails if any stage
+# fails, after running all of them.
+set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-"$root/scripts/install-deps.sh"
-if [ -f "$root/integration/api/package.json" ] && command -v npm >/dev/null; then
-  (cd "$root/integration/api" && npm ci --no-audit --no-fund)
+cd "$root"
+"$root/scripts/install-deps.sh" || exit 1
+if [ -f integration/api/package.json ] && command -v npm >/dev/null; then
+  (cd integration/api && npm ci --no-audit --no-fund) || exit 1
 fi
-build=$root/build-test
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DARSENAL_BUILD_BENCH=OFF
-cmake --build "$build" -j"$(nproc)"
-cd "$build"
-ctest --output-on-failure -j2 --timeout 600
+status=0
+stage() {  # stage NAME COMMAND...: runs a stage, prints its duration, remembers a failure
+  local name=$1 start=$SECONDS
+  shift
+  echo "== $name"
+  if "$@"; then echo "== $name: passed in $((SECONDS - start)) s"
+  else echo "== $name: FAILED in $((SECONDS - start)) s"; status=1; fi
+}
+build_and_test() {  # build_and_test PRESET
+  cmake --preset "$1" >/dev/null && cmake --build --preset "$1" -j"$(nproc)" || return 1
+  find "build/$1" -name '*.gcda' -delete
+  ctest --preset "$1"
+}
+stage "build and test (coverage preset)" build_and_test coverage
+stage "engine/ line coverage" "$root/scripts/coverage-report.sh" build/coverage
+if [ "${ARSENAL_ASAN:-0}" = 1 ]; then
+  stage "unit tests under ASan+UBSan (asan preset)" build_and_test asan
+fi
+exit $status

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -50,6 +51,7 @@ inline UniqueFd ConnectTo(const std::string& endpoint) {
 inline bool SendAll(int fd, std::string_view data) {
   while (!data.empty()) {
     ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     data.remove_prefix(static_cast<size_t>(n));
   }
@@ -66,9 +68,18 @@ inline RawResponse ReadResponse(int fd, std::string& pending,
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+    // The engine in this process starts children, so SIGCHLD interrupts poll (SA_RESTART does
+    // not restart it): retry rather than report a response that never failed.
+    int ready;
+    do {
+      ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    } while (ready < 0 && errno == EINTR);
+    if (ready <= 0) return false;
     char buf[65536];
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    ssize_t n;
+    do {
+      n = ::recv(fd, buf, sizeof buf, 0);
+    } while (n < 0 && errno == EINTR);
     if (n <= 0) {
       r.closed = true;
       return false;

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "arsenal/engine/schema.h"
 
 namespace arsenal {
@@ -254,6 +257,78 @@ TEST(SandboxSpecTest, BuilderValidatesLikeTheParser) {
   auto profile = SandboxSpecBuilder().SeccompProfile({{"defaultAction", "SCMP_ACT_ALLOW"}}).Build();
   ASSERT_TRUE(profile) << profile.error().ToString();
   EXPECT_NE(profile->seccomp.parsed, nullptr);
+}
+
+// Every builder setter lands in the spec and survives the JSON round trip unchanged, so a spec
+// built in C++ and one sent over HTTP mean the same sandbox.
+TEST(SandboxSpecTest, EveryBuilderSetterRoundTripsThroughJson) {
+  policies::RlimitSpec rlimits;
+  rlimits.nofile = policies::RlimitValue{64, 128};
+  rlimits.core = policies::RlimitValue{0, 0};
+  policies::LandlockSpec landlock;
+  landlock.paths.push_back(
+      {"/usr", policies::landlock::kReadFile | policies::landlock::kReadDir, false});
+  landlock.ports.push_back({8080, policies::landlock::kBindTcp});
+  landlock.scope_signal = false;
+  SandboxNamespaces namespaces;
+  namespaces.time = false;
+  namespaces.cgroup = false;
+  auto spec = SandboxSpecBuilder()
+                  .Rootfs("/", true)
+                  .BindReadWrite("/tmp", "/mnt/scratch")
+                  .Namespaces(namespaces)
+                  .UidMap({{0, 65534, 1}})
+                  .GidMap({{0, 65534, 1}})
+                  .Cwd("/tmp")
+                  .Network(SandboxNetwork::kLoopback)
+                  .Memory(64 << 20)
+                  .MemorySwap(64 << 20)
+                  .Cpus(0.5)
+                  .CpuWeight(200)
+                  .Rlimits(rlimits)
+                  .KeepCapabilities({"CAP_NET_BIND_SERVICE"})
+                  .Landlock(landlock)
+                  .OutputLimit(4096)
+                  .SeccompUnconfinedUnsafe()
+                  .Build();
+  ASSERT_TRUE(spec) << spec.error().ToString();
+  EXPECT_EQ(spec->network, SandboxNetwork::kLoopback);
+  EXPECT_EQ(spec->namespaces, namespaces);
+  EXPECT_EQ(spec->limits.cpu_weight, 200u);
+  EXPECT_EQ(spec->output_limit_bytes, 4096u);
+  const Json json = spec->ToJson();
+  EXPECT_EQ(json["seccomp"], (Json{{"unconfined", true}}));
+  auto parsed = SandboxSpec::FromJson(json);
+  ASSERT_TRUE(parsed) << parsed.error().ToString() << "\n" << json.dump(2);
+  EXPECT_EQ(parsed->ToJson(), json);
+}
+
+// A profile given by file is parsed at validation; a broken one names both the spec field and
+// the field inside the profile.
+TEST(SandboxSpecTest, SeccompProfileFiles) {
+  char dir_template[] = "/tmp/arsenal-spec-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string good = dir + "/good.json", bad = dir + "/bad.json";
+  std::ofstream(good) << R"({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []})";
+  std::ofstream(bad) << R"({"defaultAction": "SCMP_ACT_NOPE"})";
+
+  auto ok = SandboxSpecBuilder().SeccompProfileFile(good).Build();
+  ASSERT_TRUE(ok) << ok.error().ToString();
+  EXPECT_NE(ok->seccomp.parsed, nullptr);
+  EXPECT_EQ(ok->ToJson()["seccomp"], (Json{{"profile_file", good}}));
+  auto again = SandboxSpec::FromJson(ok->ToJson());
+  ASSERT_TRUE(again) << again.error().ToString();
+
+  auto broken = SandboxSpecBuilder().SeccompProfileFile(bad).Build();
+  ASSERT_FALSE(broken);
+  EXPECT_EQ(FieldOf(broken.error()), "seccomp.profile_file");
+  EXPECT_EQ(broken.error().details().value("profile_field", ""), "defaultAction")
+      << broken.error().ToString();
+  auto missing = SandboxSpecBuilder().SeccompProfileFile(dir + "/none.json").Build();
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(FieldOf(missing.error()), "seccomp.profile_file");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(SandboxSpecSchemaTest, SchemaAcceptsWhatTheParserAccepts) {
