@@ -74,3 +74,5 @@ void BM_SeccompCompileCachedDefault(benchmark::State& state) {
 BENCHMARK(BM_SeccompCompileCachedDefault)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
+
+BENCHMARK_MAIN();

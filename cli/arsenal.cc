@@ -114,6 +114,17 @@ int Docs(const arsenal::Registry& catalogue, const std::string& prose_dir, const
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `arsenal run` needs no operation: skip registering (and compiling the schemas of) every
+  // operation and building their commands, which would otherwise dominate a one-shot sandbox's
+  // start-up time.
+  if (argc > 1 && std::string_view(argv[1]) == "run") {
+    CLI::App app{"arsenal: run Arsenal operations in-process or against a daemon"};
+    app.require_subcommand(1);
+    arsenal::cli::RunFlags run_flags;
+    arsenal::cli::AddRunCommand(app, run_flags);
+    CLI11_PARSE(app, argc, argv);
+    return arsenal::cli::RunCommand(run_flags);
+  }
   arsenal::Registry catalogue;
   if (auto s = catalogue.RegisterBuiltins(); !s) {
     std::cerr << "arsenal: " << s.error().ToString() << "\n";
