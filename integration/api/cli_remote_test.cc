@@ -292,5 +292,96 @@ TEST_F(CliRemoteTest, KeysCreateListRevokeTakeEffectOnTheServer) {
   EXPECT_NE(bad_id.err.find("id"), std::string::npos) << Describe(bad_id);
 }
 
+// In-process key management (`arsenal --state-dir DIR keys ...`, no server involved) writes the
+// store a server later started on DIR uses.
+class CliStateDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/arsenal-cli-state-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    StopServer();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  void StartServer() {
+    EngineOptions eo;
+    eo.state_dir = dir_ + "/state";
+    auto engine = Engine::Create(eo);
+    ASSERT_TRUE(engine) << engine.error().ToString();
+    engine_ = std::move(*engine);
+    ServerOptions options;
+    options.listen = "127.0.0.1:0";
+    auto server = Server::Start(*engine_, options);
+    ASSERT_TRUE(server) << server.error().ToString();
+    server_ = std::move(*server);
+  }
+  void StopServer() {
+    if (server_) server_->Stop();
+    server_.reset();
+    engine_.reset();
+  }
+  CliRun InProcess(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--state-dir", dir_ + "/state"});
+    return RunCli(args, {"PATH=/usr/bin:/bin", "HOME=" + dir_});
+  }
+  int StatusWith(const std::string& key) {
+    return SendRaw(server_->endpoint(), BuildRequest("GET", "/api/v1/processes", key)).status;
+  }
+
+  std::string dir_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(CliStateDirTest, KeysManagedInProcessApplyToAServerStartedOnTheStateDir) {
+  auto created = InProcess({"keys", "create", "--role", "operator", "--name", "offline"});
+  ASSERT_EQ(created.exit_code, 0) << Describe(created);
+  const std::string key = created.json().value("key", "");
+  const std::string id = created.json().value("id", "");
+  ASSERT_TRUE(key.starts_with("ars_" + id + "_")) << Describe(created);
+  auto listed = InProcess({"keys", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << Describe(listed);
+  EXPECT_NE(listed.out.find(id), std::string::npos) << Describe(listed);
+
+  StartServer();
+  // An active key exists, so the server wrote no bootstrap admin key.
+  EXPECT_FALSE(server_->bootstrap_key_path().has_value());
+  EXPECT_EQ(StatusWith(key), 200);
+  // The operator role excludes auth.*: 403 over HTTP and from the CLI over --remote.
+  EXPECT_EQ(SendRaw(server_->endpoint(), BuildRequest("GET", "/api/v1/api-keys", key)).status, 403);
+  auto remote = RunCli({"--remote", "http://" + server_->endpoint(), "--key", key, "keys", "list"},
+                       {"PATH=/usr/bin:/bin", "HOME=" + dir_});
+  EXPECT_NE(remote.exit_code, 0) << Describe(remote);
+  EXPECT_NE(remote.err.find("auth.permission_denied"), std::string::npos) << Describe(remote);
+  StopServer();
+
+  auto revoked = InProcess({"keys", "revoke", "--id", id});
+  ASSERT_EQ(revoked.exit_code, 0) << Describe(revoked);
+  EXPECT_EQ(revoked.json()["revoked"], true) << Describe(revoked);
+  StartServer();
+  EXPECT_EQ(StatusWith(key), 401);
+}
+
+// Known gap: the server's key cache (ApiKeys) is loaded once, so a key revoked in process while a
+// server runs on the same state dir keeps authenticating until that server restarts (and a key
+// created in process is refused until then). Enable when the cache follows the store.
+TEST_F(CliStateDirTest, DISABLED_InProcessRevocationReachesARunningServer) {
+  auto created = InProcess({"keys", "create", "--role", "viewer"});
+  ASSERT_EQ(created.exit_code, 0) << Describe(created);
+  const std::string key = created.json().value("key", "");
+  const std::string id = created.json().value("id", "");
+  StartServer();
+  ASSERT_EQ(StatusWith(key), 200);
+  auto revoked = InProcess({"keys", "revoke", "--id", id});
+  ASSERT_EQ(revoked.exit_code, 0) << Describe(revoked);
+  EXPECT_EQ(StatusWith(key), 401) << "a revoked key still authenticates";
+  auto fresh = InProcess({"keys", "create", "--role", "viewer"});
+  ASSERT_EQ(fresh.exit_code, 0) << Describe(fresh);
+  EXPECT_EQ(StatusWith(fresh.json().value("key", "")), 200) << "a new key is refused";
+}
+
 }  // namespace
 }  // namespace arsenal::api::testing
