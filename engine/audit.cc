@@ -53,12 +53,15 @@ AuditLog::~AuditLog() {
 }
 
 void AuditLog::Record(AuditEntry entry) {
+  bool wake;
   {
     std::lock_guard lock(mu_);
     queue_.push_back(std::move(entry));
     ++enqueued_;
+    wake = writer_idle_;
+    writer_idle_ = false;
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
 }
 
 Status AuditLog::Flush() {
@@ -72,7 +75,9 @@ Status AuditLog::Flush() {
 void AuditLog::Run() {
   std::unique_lock lock(mu_);
   while (true) {
+    writer_idle_ = true;
     cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    writer_idle_ = false;
     if (queue_.empty() && stopping_) return;
     std::vector<AuditEntry> batch(std::make_move_iterator(queue_.begin()),
                                   std::make_move_iterator(queue_.end()));

@@ -61,6 +61,7 @@ uint64_t EventBus::Emit(std::string name, Json measurements, Json metadata) {
                            std::chrono::system_clock::now().time_since_epoch())
                            .count();
   uint64_t seq;
+  bool wake;
   {
     std::lock_guard lock(mu_);
     seq = event.seq = next_seq_++;
@@ -73,21 +74,28 @@ uint64_t EventBus::Emit(std::string name, Json measurements, Json metadata) {
       queue_.pop_front();
     }
     queue_.push_back(std::move(event));
+    wake = dispatcher_idle_;
+    dispatcher_idle_ = false;  // one wake-up per burst
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
   return seq;
 }
 
 void EventBus::Flush() {
   std::unique_lock lock(mu_);
   const uint64_t target = next_seq_ - 1;
+  ++flush_waiters_;
   drained_cv_.wait(lock, [&] { return delivered_seq_ >= target; });
+  --flush_waiters_;
 }
 
 void EventBus::Run() {
   std::unique_lock lock(mu_);
+  std::deque<Event> batch;
   while (true) {
+    dispatcher_idle_ = true;
     cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    dispatcher_idle_ = false;
     if (queue_.empty() && stopping_) return;
     std::optional<Event> gap;
     if (pending_gap_from_ != 0) {
@@ -99,16 +107,20 @@ void EventBus::Run() {
                            {"missed", pending_gap_to_ - pending_gap_from_ + 1}};
       pending_gap_from_ = pending_gap_to_ = 0;
     }
-    Event event = std::move(queue_.front());
-    queue_.pop_front();
+    // Everything queued so far is delivered as one batch without the lock, so emitters never wait
+    // for a handler and contend for the lock once per batch rather than once per event.
+    batch.swap(queue_);
     lock.unlock();
     if (gap) Deliver(*gap);
-    Deliver(event);
+    for (const Event& event : batch) Deliver(event);
     lock.lock();
-    delivered_seq_ = event.seq;
-    retained_.push_back(std::move(event));
-    if (retained_.size() > options_.retain) retained_.pop_front();
-    drained_cv_.notify_all();
+    for (Event& event : batch) {
+      delivered_seq_ = event.seq;
+      retained_.push_back(std::move(event));
+      if (retained_.size() > options_.retain) retained_.pop_front();
+    }
+    batch.clear();
+    if (flush_waiters_ > 0) drained_cv_.notify_all();
   }
 }
 

@@ -62,6 +62,7 @@ class AuditLog {
   uint64_t write_failures_ = 0;
   Status last_error_;
   bool stopping_ = false;
+  bool writer_idle_ = false;  // Record wakes the writer only when it sleeps (one wake per burst)
   std::thread writer_;
 };
 

@@ -115,6 +115,10 @@ class EventBus {
   uint64_t pending_gap_from_ = 0;
   uint64_t pending_gap_to_ = 0;
   bool stopping_ = false;
+  // The dispatcher is blocked on cv_: only then does Emit pay for a wake-up (a futex syscall and,
+  // on a busy machine, a context switch), so a burst of events costs one wake-up, not one each.
+  bool dispatcher_idle_ = false;
+  size_t flush_waiters_ = 0;  // callers blocked in Flush(), told after each delivered batch
 
   mutable std::mutex handlers_mu_;  // held while delivering, so Detach waits for a running handler
   std::vector<Subscription> handlers_;
