@@ -39,14 +39,8 @@ command -v wrk >/dev/null || { echo "wrk not installed (apt-get install wrk)" >&
 command -v curl >/dev/null || { echo "curl not installed (apt-get install curl)" >&2; exit 2; }
 
 if [ -z "$arsenald" ]; then
-  if [ ! -f "$build_dir/CMakeCache.txt" ]; then
-    cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      -DARSENAL_BUILD_BENCH=OFF >/dev/null
-  fi
-  grep -q 'CMAKE_BUILD_TYPE:STRING=Release' "$build_dir/CMakeCache.txt" ||
-    { echo "$build_dir is not a Release build" >&2; exit 2; }
-  cmake --build "$build_dir" --target arsenald -j2 >/dev/null
-  arsenald=$(find "$build_dir" -name arsenald -type f -perm -u+x | head -1)
+  . "$root/bench/release-binary.sh"
+  arsenald=$(release_binary "$build_dir" arsenald) || exit 2
 fi
 [ -x "$arsenald" ] || { echo "arsenald not found" >&2; exit 2; }
 

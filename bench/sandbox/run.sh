@@ -31,14 +31,8 @@ command -v bwrap >/dev/null || { echo "bwrap not installed (apt-get install bubb
 command -v python3 >/dev/null || { echo "python3 not installed" >&2; exit 2; }
 
 if [ -z "$arsenal" ]; then
-  if [ ! -f "$build_dir/CMakeCache.txt" ]; then
-    cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      -DARSENAL_BUILD_BENCH=OFF >/dev/null
-  fi
-  grep -q 'CMAKE_BUILD_TYPE:STRING=Release' "$build_dir/CMakeCache.txt" ||
-    { echo "$build_dir is not a Release build" >&2; exit 2; }
-  cmake --build "$build_dir" --target arsenal -j2 >/dev/null
-  arsenal=$(find "$build_dir" -name arsenal -type f -perm -u+x | head -1)
+  . "$root/bench/release-binary.sh"
+  arsenal=$(release_binary "$build_dir" arsenal) || exit 2
 fi
 [ -x "$arsenal" ] || { echo "arsenal not found" >&2; exit 2; }
 
