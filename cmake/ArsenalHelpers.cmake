@@ -34,12 +34,13 @@ endfunction()
 
 # arsenal_library(NAME [PUBLIC deps...] [PRIVATE deps...])
 # Sources are every .cc/.c below the folder (new files need no CMake edit; see
-# docs/decisions.md); public headers live in <folder>/include.
+# docs/decisions.md) except testdata/, examples/ and bin/ (stand-alone programs the folder's
+# CMakeLists.txt builds itself); public headers live in <folder>/include.
 function(arsenal_library name)
   cmake_parse_arguments(ARG "" "" "PUBLIC;PRIVATE" ${ARGN})
   file(GLOB_RECURSE srcs CONFIGURE_DEPENDS
        ${CMAKE_CURRENT_SOURCE_DIR}/*.cc ${CMAKE_CURRENT_SOURCE_DIR}/*.c)
-  list(FILTER srcs EXCLUDE REGEX "/(testdata|examples)/")
+  list(FILTER srcs EXCLUDE REGEX "/(testdata|examples|bin)/")
   add_library(arsenal_${name} STATIC ${srcs})
   add_library(arsenal::${name} ALIAS arsenal_${name})
   target_include_directories(arsenal_${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include

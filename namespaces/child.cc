@@ -57,13 +57,13 @@ int SetupStdio(const Prepared& p) {
   return 0;
 }
 
-// Closes every fd from 3 up except the (at most three) given ones: whatever the caller's process
-// holds (this machine hands every process fds 10 and 251) must not reach the sandbox.
-int CloseFdsExcept(int a, int b, int c) {
-  int keep[3] = {a, b, c};
-  // Sort three values without a library call.
-  for (int i = 0; i < 2; ++i) {
-    for (int j = 0; j < 2 - i; ++j) {
+// Closes every fd from 3 up except the given ones (-1 entries are ignored): whatever the caller's
+// process holds (this machine hands every process fds 10 and 251) must not reach the sandbox.
+int CloseFdsExcept(int a, int b, int c, int d) {
+  int keep[4] = {a, b, c, d};
+  // Sort four values without a library call.
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 3 - i; ++j) {
       if (keep[j] > keep[j + 1]) {
         int t = keep[j];
         keep[j] = keep[j + 1];
@@ -168,70 +168,96 @@ void ResetSignals() {
   Exec(p);
 }
 
-// PID 1 of the new pid namespace: forks the workload, forwards signals to it, reaps every
-// orphan, and exits with the workload's status (128+N when it was killed by signal N; PID 1
-// cannot re-raise a signal on itself). Its exit makes the kernel kill whatever is left in the
-// namespace.
+// The workload while it shares PID 1's memory: it waits until PID 1 has exec'ed the reaper
+// (which closes the last write end of the go pipe), then continues alone in what is now its own
+// copy of the memory.
+int WorkloadMain(void* arg) {
+  Prepared& p = *static_cast<Prepared*>(arg);
+  ::close(p.go_write_fd);
+  char byte;
+  ssize_t n;
+  do {
+    n = ::read(p.go_read_fd, &byte, 1);
+  } while (n < 0 && errno == EINTR);
+  // EOF is the only go: a byte or an error means PID 1 is not the reaper.
+  if (n != 0) Die(p.sync_fd, Step::kForkWorkload, n < 0 ? errno : EPROTO);
+  ::close(p.go_read_fd);
+  ::close(p.reaper_fd);
+  if (p.status_fd >= 0) ::close(p.status_fd);
+  RunWorkload(p);
+}
+
+// Writes the decimal form of v into buf (at least 12 bytes).
+void FormatInt(int v, char* buf) {
+  char tmp[12];
+  int len = 0;
+  const bool negative = v < 0;
+  unsigned int u = negative ? 0U - static_cast<unsigned int>(v) : static_cast<unsigned int>(v);
+  do {
+    tmp[len++] = static_cast<char>('0' + u % 10);
+    u /= 10;
+  } while (u != 0);
+  int i = 0;
+  if (negative) buf[i++] = '-';
+  while (len > 0) buf[i++] = tmp[--len];
+  buf[i] = '\0';
+}
+
+// PID 1 of the new pid namespace: starts the workload, drops every privilege, and execs the
+// reaper program (bin/arsenal-reaper.c), which forwards signals to the workload, reaps every
+// orphan, and exits with the workload's status. This process is a copy of the caller; exec'ing a
+// small program instead of staying that copy for the sandbox's lifetime spares the caller the
+// copy-on-write faults and cross-CPU TLB flushes a long-lived fork would cost on every write.
+//
+// The workload is a CLONE_VM child (no copy of the memory: it shares ours, on its own stack,
+// until we exec) held on a pipe until the reaper is non-dumpable, so it can never ptrace PID 1.
 [[noreturn]] void RunReaper(Prepared& p) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGCHLD);
   for (int sig : kForwardedSignals) sigaddset(&set, sig);
-  // Blocked before fork so nothing is lost; blocked signals reach PID 1 even with SIG_DFL.
+  // Blocked before the clone and kept across the exec (blocked signals stay pending), so nothing
+  // is lost; blocked signals reach PID 1 even with SIG_DFL.
   if (::sigprocmask(SIG_BLOCK, &set, nullptr) < 0) Die(p.sync_fd, Step::kForkWorkload, errno);
 
   pid_t workload = 0;
   if (!p.idle_init) {
-    struct clone_args args = {};
-    args.exit_signal = SIGCHLD;
-    workload = sys::Clone3(&args, sizeof(args));
+    int go[2];
+    if (::pipe2(go, 0) < 0) Die(p.sync_fd, Step::kForkWorkload, errno);
+    p.go_read_fd = go[0];
+    p.go_write_fd = go[1];
+    workload = ::clone(WorkloadMain, p.workload_stack_top, CLONE_VM | SIGCHLD, &p);
     if (workload < 0) Die(p.sync_fd, Step::kForkWorkload, errno);
-    if (workload == 0) {
-      if (p.status_fd >= 0) ::close(p.status_fd);
-      RunWorkload(p);
-    }
+    ::close(p.go_read_fd);
   }
 
-  // The reaper needs no privilege from here on; a workload with no capabilities must not be
-  // able to ptrace or otherwise borrow it.
+  // The reaper needs no privilege: an empty bounding set and no_new_privs make the exec give it
+  // no capabilities although it is root of the namespace.
   if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || DropAllCapabilities() < 0 ||
-      ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+      ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+      (p.status_fd >= 0 && ::fcntl(p.status_fd, F_SETFD, 0) < 0)) {
     int err = errno;
     if (workload > 0) ::kill(workload, SIGKILL);
     Die(p.sync_fd, Step::kReaper, err);
   }
-  // Only the workload's copies may keep the sync socket (EOF = exec done) and stdio open.
-  ::close(p.sync_fd);
+  // Only the workload's copies may keep stdio open (and the sync socket, close-on-exec: EOF =
+  // both execs done).
   if (p.landlock_fd >= 0) ::close(p.landlock_fd);
   ::close(0);
   ::close(1);
   ::close(2);
-
-  for (;;) {
-    siginfo_t info;
-    int sig = ::sigwaitinfo(&set, &info);
-    if (sig < 0) continue;
-    if (sig != SIGCHLD) {
-      // An idle init has nobody to forward to: a termination request ends the sandbox.
-      if (workload == 0) ::_exit(0);
-      ::kill(workload, sig);
-      continue;
-    }
-    for (;;) {
-      int status = 0;
-      pid_t pid = ::waitpid(-1, &status, WNOHANG);
-      if (pid <= 0) break;
-      if (pid != workload || workload == 0) continue;
-      if (p.status_fd >= 0) {
-        ssize_t n;
-        do {
-          n = ::write(p.status_fd, &status, sizeof(status));
-        } while (n < 0 && errno == EINTR);
-      }
-      if (WIFSIGNALED(status)) ::_exit(128 + WTERMSIG(status));
-      ::_exit(WEXITSTATUS(status));
-    }
-  }
+  char pid_arg[12], status_arg[12], go_arg[12];
+  FormatInt(workload, pid_arg);
+  FormatInt(p.status_fd, status_arg);
+  FormatInt(workload > 0 ? p.go_write_fd : -1, go_arg);
+  char name[] = "arsenal-reaper";
+  char* argv[] = {name, pid_arg, status_arg, go_arg, nullptr};
+  char* envp[] = {nullptr};
+  char empty[] = "";
+  ::syscall(SYS_execveat, p.reaper_fd, empty, argv, envp, AT_EMPTY_PATH);
+  const int err = errno;
+  if (workload > 0) ::kill(workload, SIGKILL);
+  Die(p.sync_fd, Step::kReaper, err);
 }
 
 // Common start of every child: wait for the parent, then stdio and fds.
@@ -239,14 +265,17 @@ char StartChild(Prepared& p) {
   char go = WaitForGo(p.sync_fd);
   if (go == 0) ::_exit(kSetupFailedExit);
   JoinCgroups(p);
-  const bool had_landlock = p.landlock_fd >= 0, had_status = p.status_fd >= 0;
+  const bool had_landlock = p.landlock_fd >= 0, had_status = p.status_fd >= 0,
+             had_reaper = p.reaper_fd >= 0;
   p.landlock_fd = KeepAboveStdio(p.landlock_fd);
   p.status_fd = KeepAboveStdio(p.status_fd);
-  if ((had_landlock && p.landlock_fd < 0) || (had_status && p.status_fd < 0)) {
+  p.reaper_fd = KeepAboveStdio(p.reaper_fd);
+  if ((had_landlock && p.landlock_fd < 0) || (had_status && p.status_fd < 0) ||
+      (had_reaper && p.reaper_fd < 0)) {
     Die(p.sync_fd, Step::kStdio, errno);
   }
   if (SetupStdio(p) < 0) Die(p.sync_fd, Step::kStdio, errno);
-  if (CloseFdsExcept(p.sync_fd, p.landlock_fd, p.status_fd) < 0) {
+  if (CloseFdsExcept(p.sync_fd, p.landlock_fd, p.status_fd, p.reaper_fd) < 0) {
     Die(p.sync_fd, Step::kCloseFds, errno);
   }
   if (go == kGoClearGroups && ::syscall(SYS_setgroups, 0, nullptr) < 0) {

@@ -3,7 +3,8 @@
 // Everything the child touches between clone and exec lives in a Prepared, filled by the parent
 // before clone. The child runs on a copy-on-write copy of the parent's memory (clone3 without
 // CLONE_VM), so it may read Prepared and write into its own copies of the prepared buffers
-// (mkdir -p edits target paths in place) without allocating.
+// (mkdir -p edits target paths in place) without allocating. Its workload shares that copy
+// (CLONE_VM) until PID 1 execs the reaper program.
 #pragma once
 
 #include <limits.h>
@@ -125,6 +126,15 @@ struct Prepared {
   bool idle_init = false;
   // PID 1 writes the workload's raw wait status here before exiting; -1 = none.
   int status_fd = -1;
+  // The reaper program (reaper_image.h) PID 1 execs once the workload is started.
+  int reaper_fd = -1;
+  // The workload's stack while it shares PID 1's memory (clone with CLONE_VM), prepared by the
+  // parent; the top is where the stack starts (it grows down).
+  char* workload_stack_top = nullptr;
+  // The pipe the workload waits on until PID 1 has become the (non-dumpable) reaper; created by
+  // PID 1.
+  int go_read_fd = -1;
+  int go_write_fd = -1;
 
   char* Keep(std::string s) { return storage.emplace_back(std::move(s)).data(); }
 };

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -14,11 +15,13 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string_view>
 
 #include "arsenal/base/syscalls.h"
 #include "arsenal/namespaces/features.h"
 #include "child.h"
+#include "reaper_image.h"
 
 namespace arsenal::ns {
 
@@ -165,9 +168,15 @@ std::string_view StepHint(Step step, int err) {
     case Step::kSetns:
       return "joining a sandbox needs setns() through a pidfd (kernel 5.8+) and a running "
              "target; check that the sandbox has not exited";
+    case Step::kReaper:
+      if (err == EACCES || err == EPERM) {
+        return "PID 1 could not exec the reaper program from its memfd: vm.memfd_noexec=2 "
+               "forbids executable memfds; set it to 0 or 1";
+      }
+      return "PID 1 could not drop its privileges or become the reaper; the sandbox was killed "
+             "(fail closed)";
     case Step::kCapabilities:
     case Step::kNoNewPrivs:
-    case Step::kReaper:
       return "dropping privileges failed; the child was killed (fail closed)";
     case Step::kLandlock:
       return "landlock_restrict_self failed: check the ruleset fd; without capabilities it "
@@ -491,9 +500,55 @@ Error CloneError(int err) {
 
 }  // namespace
 
+namespace {
+
+// The workload's stack inside PID 1 (child.cc, RunReaper). PID 1 is a copy-on-write copy of this
+// process (no CLONE_VM), so one region serves every sandbox at once: each PID 1 has its own copy,
+// and this process never touches it. Reserved once; untouched pages cost nothing.
+constexpr size_t kWorkloadStackBytes = 256 * 1024;
+
+Result<char*> WorkloadStackTop() {
+  static std::once_flag once;
+  static char* top = nullptr;
+  static int err = 0;
+  std::call_once(once, [] {
+    void* base = ::mmap(nullptr, kWorkloadStackBytes, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (base == MAP_FAILED) {
+      err = errno;
+      return;
+    }
+    // A guard page: an overflow faults instead of writing past the region.
+    ::mprotect(base, static_cast<size_t>(::sysconf(_SC_PAGESIZE)), PROT_NONE);
+    top = static_cast<char*>(base) + kWorkloadStackBytes;
+  });
+  if (top == nullptr) {
+    return Fail(ErrnoError("sandbox.setup_failed", "mmap", "workload stack", err));
+  }
+  return top;
+}
+
+Status PrepareReaper(Prepared& p) {
+  if (!p.pid_ns) return {};
+  const int fd = internal::ReaperFd();
+  if (fd < 0) {
+    return Fail(ErrnoError("sandbox.setup_failed", "memfd_create", "arsenal-reaper", -fd)
+                    .WithHint("the sandbox's PID 1 program is written to a memfd once per "
+                              "process: check the open-file limit and memory"));
+  }
+  p.reaper_fd = fd;
+  if (!p.idle_init) {
+    ARSENAL_ASSIGN_OR_RETURN(p.workload_stack_top, WorkloadStackTop());
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<SpawnedProcess> Spawn(const SpawnSpec& spec, const ParentHook& hook) {
   Prepared p;
   ARSENAL_TRY(PrepareSpawn(spec, p));
+  ARSENAL_TRY(PrepareReaper(p));
   UniqueFd parent_end, child_end;
   ARSENAL_TRY(MakeSyncPair(parent_end, child_end));
   p.sync_fd = child_end.get();
