@@ -13,7 +13,8 @@
 //           uid_map, gid_map → hook(pid) → "go".
 //   child:  wait for "go" → stdio onto 0/1/2, close every other fd → clear supplementary groups
 //           → cgroup namespace → mounts (rootfs, binds, tmpfs, /proc, /dev) → pivot_root and
-//           detach the old root → hostname → network → [PID 1 reaper forks the workload] →
+//           detach the old root → hostname → network → [PID 1 starts the workload, which waits
+//           until PID 1 has exec'ed the reaper program] →
 //           cwd → signals reset → rlimits → capabilities + no_new_privs → Landlock → seccomp →
 //           exec.
 // Any failure in the child is sent to the parent as {step, errno} and the child _exits, so the
@@ -34,8 +35,9 @@
 // seccomp profile.
 //
 // Cost: the parent is duplicated copy-on-write by clone3 (no CLONE_VM), so a very large parent
-// pays for copying its page tables; spawn latency of /bin/true with the defaults is about a third
-// of bwrap --unshare-all on the reference machine (bench/namespaces_bench.cc).
+// pays for copying its page tables, but only until PID 1 execs the reaper (a small static program
+// from a sealed memfd, see docs/decisions.md) and the workload execs; no copy of the caller lives
+// on for the sandbox's lifetime.
 //
 // Kernel caveats: needs clone3 with CLONE_PIDFD and CLONE_CLEAR_SIGHAND (5.5+), setns through a
 // pidfd for SpawnInto
