@@ -3,7 +3,7 @@
 #include "arsenal/engine/engine.h"
 
 namespace arsenal::ops {
-namespace {
+namespace ARSENAL_UNITY_ID {
 
 Result<Json> Handle(OperationContext& ctx, const Json& params) {
   ARSENAL_ASSIGN_OR_RETURN(auto created, ctx.engine.Service<ApiKeys>().Create(
@@ -55,5 +55,5 @@ Operation Make() {
 
 ARSENAL_REGISTER_OPERATION(Make);
 
-}  // namespace
+}  // namespace ARSENAL_UNITY_ID
 }  // namespace arsenal::ops

@@ -4,7 +4,7 @@
 #include "arsenal/engine/list_query.h"
 
 namespace arsenal::ops {
-namespace {
+namespace ARSENAL_UNITY_ID {
 
 const ListSpec& Spec() {
   static const ListSpec spec{.id_field = "id",
@@ -54,5 +54,5 @@ Operation Make() {
 
 ARSENAL_REGISTER_OPERATION(Make);
 
-}  // namespace
+}  // namespace ARSENAL_UNITY_ID
 }  // namespace arsenal::ops

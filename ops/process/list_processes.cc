@@ -3,7 +3,7 @@
 #include "process_ops.h"
 
 namespace arsenal::ops {
-namespace {
+namespace ARSENAL_UNITY_ID {
 
 Result<Json> Handle(OperationContext& ctx, const Json& params) {
   return ListProcesses(process::Table(ctx), params);
@@ -44,5 +44,5 @@ Operation Make() {
 
 ARSENAL_REGISTER_OPERATION(Make);
 
-}  // namespace
+}  // namespace ARSENAL_UNITY_ID
 }  // namespace arsenal::ops

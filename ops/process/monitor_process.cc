@@ -6,7 +6,7 @@
 #include "process_ops.h"
 
 namespace arsenal::ops {
-namespace {
+namespace ARSENAL_UNITY_ID {
 
 constexpr std::pair<const char*, ProcessEventKind> kKinds[] = {
     {"started", ProcessEventKind::kStarted},   {"exit", ProcessEventKind::kExit},
@@ -119,5 +119,5 @@ Operation Make() {
 
 ARSENAL_REGISTER_OPERATION(Make);
 
-}  // namespace
+}  // namespace ARSENAL_UNITY_ID
 }  // namespace arsenal::ops

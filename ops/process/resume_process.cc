@@ -2,11 +2,11 @@
 #include "process_ops.h"
 
 namespace arsenal::ops {
-namespace {
+namespace ARSENAL_UNITY_ID {
 
 Operation Make() { return process::MakePauseOperation(process::PauseDirection::kResume); }
 
 ARSENAL_REGISTER_OPERATION(Make);
 
-}  // namespace
+}  // namespace ARSENAL_UNITY_ID
 }  // namespace arsenal::ops

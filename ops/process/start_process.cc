@@ -2,7 +2,7 @@
 #include "process_ops.h"
 
 namespace arsenal::ops {
-namespace {
+namespace ARSENAL_UNITY_ID {
 
 Json OutputSchema(const std::string& stream) {
   return {{"description", "what happens to " + stream +
@@ -132,5 +132,5 @@ Operation Make() {
 
 ARSENAL_REGISTER_OPERATION(Make);
 
-}  // namespace
+}  // namespace ARSENAL_UNITY_ID
 }  // namespace arsenal::ops

@@ -3,7 +3,7 @@
 #include "process_ops.h"
 
 namespace arsenal::ops {
-namespace {
+namespace ARSENAL_UNITY_ID {
 
 Result<Json> Handle(OperationContext& ctx, const Json& params) {
   const std::string id = params.at("id");
@@ -78,5 +78,5 @@ Operation Make() {
 
 ARSENAL_REGISTER_OPERATION(Make);
 
-}  // namespace
+}  // namespace ARSENAL_UNITY_ID
 }  // namespace arsenal::ops

@@ -2,7 +2,7 @@
 #include "sandbox_ops.h"
 
 namespace arsenal::ops {
-namespace {
+namespace ARSENAL_UNITY_ID {
 
 Result<Json> Handle(OperationContext& ctx, const Json& params) {
   auto spec = SandboxSpec::FromJson(params.value("spec", Json::object()));
@@ -56,5 +56,5 @@ Operation Make() {
 
 ARSENAL_REGISTER_OPERATION(Make);
 
-}  // namespace
+}  // namespace ARSENAL_UNITY_ID
 }  // namespace arsenal::ops

@@ -2,7 +2,7 @@
 #include "sandbox_ops.h"
 
 namespace arsenal::ops {
-namespace {
+namespace ARSENAL_UNITY_ID {
 
 Result<Json> Handle(OperationContext& ctx, const Json& params) {
   ExecuteRequest request;
@@ -84,5 +84,5 @@ Operation Make() {
 
 ARSENAL_REGISTER_OPERATION(Make);
 
-}  // namespace
+}  // namespace ARSENAL_UNITY_ID
 }  // namespace arsenal::ops

@@ -5,7 +5,7 @@
 #include "supervisor_ops.h"
 
 namespace arsenal::ops {
-namespace {
+namespace ARSENAL_UNITY_ID {
 
 using namespace supervisor_ops;
 using arsenal::supervisor::Intensity;
@@ -96,5 +96,5 @@ Operation Make() {
 
 ARSENAL_REGISTER_OPERATION(Make);
 
-}  // namespace
+}  // namespace ARSENAL_UNITY_ID
 }  // namespace arsenal::ops

@@ -2,7 +2,7 @@
 #include "supervisor_ops.h"
 
 namespace arsenal::ops {
-namespace {
+namespace ARSENAL_UNITY_ID {
 
 using namespace supervisor_ops;
 
@@ -53,5 +53,5 @@ Operation Make() {
 
 ARSENAL_REGISTER_OPERATION(Make);
 
-}  // namespace
+}  // namespace ARSENAL_UNITY_ID
 }  // namespace arsenal::ops

@@ -90,7 +90,16 @@ struct OperationRegistrar {
 }  // namespace arsenal
 
 // ARSENAL_REGISTER_OPERATION(MakeListOperations): registers a function returning an Operation.
-#define ARSENAL_REGISTER_OPERATION(factory)                                                     \
-  static const ::arsenal::OperationRegistrar ARSENAL_CONCAT_(arsenal_op_registrar_, __LINE__) { \
-    &factory                                                                                    \
+// __COUNTER__, not __LINE__: several operation files share one translation unit in a unity build.
+#define ARSENAL_REGISTER_OPERATION(factory)                                                        \
+  static const ::arsenal::OperationRegistrar ARSENAL_CONCAT_(arsenal_op_registrar_, __COUNTER__) { \
+    &factory                                                                                       \
   }
+
+// Operation files keep their private helpers in `namespace ARSENAL_UNITY_ID { ... }`: an
+// anonymous namespace in an ordinary build, and a namespace unique to the file when ops/ is
+// compiled as a unity build (CMake defines the macro per file; see ops/CMakeLists.txt), where
+// several files' Handle() and Make() would otherwise collide.
+#ifndef ARSENAL_UNITY_ID
+#define ARSENAL_UNITY_ID
+#endif
