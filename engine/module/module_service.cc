@@ -118,10 +118,11 @@ struct ModuleService::Config {
     if (config.contains("sandbox")) {
       const Json& box = config["sandbox"];
       if (!box.is_object()) return Fail(BadConfig("sandbox", "must be an object"));
-      ARSENAL_TRY(RejectUnknown(box,
-                                {"memory_bytes", "pids", "call_timeout_ms", "start_timeout_ms",
-                                 "checkpoint_every_calls", "max_restarts", "restart_window_s"},
-                                "sandbox."));
+      ARSENAL_TRY(RejectUnknown(
+          box,
+          {"memory_bytes", "pids", "call_timeout_ms", "start_timeout_ms", "checkpoint_every_calls",
+           "max_restarts", "restart_window_s", "spin_budget_us"},
+          "sandbox."));
       ARSENAL_TRY(ReadUint(box, "memory_bytes", "sandbox.memory_bytes", 16u << 20, 1ull << 40,
                            &sandbox.memory_limit_bytes));
       ARSENAL_TRY(ReadUint(box, "pids", "sandbox.pids", 2, 1u << 20, &sandbox.pids_limit));
@@ -138,6 +139,13 @@ struct ModuleService::Config {
       uint64_t window = 0;
       ARSENAL_TRY(ReadUint(box, "restart_window_s", "sandbox.restart_window_s", 1, 86400, &window));
       if (window) sandbox.restart_window = std::chrono::seconds(window);
+      if (box.contains("spin_budget_us")) {
+        uint64_t us = 0;
+        ARSENAL_TRY(ReadUint(
+            box, "spin_budget_us", "sandbox.spin_budget_us", 0,
+            static_cast<uint64_t>(hotreload::plugin::FrameChannel::kMaxSpinBudget.count()), &us));
+        sandbox.spin_budget = std::chrono::microseconds(us);
+      }
     }
     sandbox.history_depth = history_depth;
     return FindPluginHost();

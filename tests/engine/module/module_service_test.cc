@@ -36,6 +36,8 @@ TEST(ModuleServiceTest, ABadConfigurationIsReportedByEveryCallNamingTheSetting) 
       {{{"sandbox", {{"memory_bytes", 1024}}}}, "modules.sandbox.memory_bytes"},
       {{{"sandbox", {{"call_timeout_ms", -5}}}}, "modules.sandbox.call_timeout_ms"},
       {{{"sandbox", {{"swap", 1}}}}, "modules.sandbox.swap"},
+      {{{"sandbox", {{"spin_budget_us", 1001}}}}, "modules.sandbox.spin_budget_us"},
+      {{{"sandbox", {{"spin_budget_us", -1}}}}, "modules.sandbox.spin_budget_us"},
   };
   for (const auto& c : cases) {
     auto engine = MakeEngine({{"modules", c.modules}});
@@ -91,6 +93,31 @@ TEST(ModuleServiceTest, ModesShareOneNamespaceAndHostsLiveAsLongAsTheirModules) 
   ASSERT_TRUE(service.Unload("b"));
   EXPECT_TRUE(service.Hosts().empty());
   EXPECT_FALSE(std::filesystem::exists(engine->state_dir() / "modules" / "hosts" / "h"));
+}
+
+TEST(ModuleServiceTest, ASpinBudgetOfZeroMakesTheEngineSleepForEveryReply) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "sandboxed modules do not run in sanitizer builds (the host's policy denies "
+                  "the sanitizer runtime's syscalls)";
+#endif
+  for (int budget : {0, 1000}) {
+    auto engine = MakeEngine(HostConfig({{"sandbox", {{"spin_budget_us", budget}}}}));
+    ASSERT_TRUE(engine);
+    auto& service = engine->Service<ModuleService>();
+    ASSERT_TRUE(service.Load({.name = "m", .path = ARSENAL_COUNTER_V1, .host = "h"}));
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(service.Call("m", "incr", "x"));
+    auto host = service.Host("h");
+    ASSERT_TRUE(host) << host.error().ToString();
+    const auto& polling = host->polling;
+    if (budget == 0) {
+      EXPECT_EQ(polling.hits + polling.misses, 0u) << "no wait may poll with a budget of 0";
+    } else {
+      // Polling happens only while the two ends run on different CPUs; either way every wait
+      // is accounted for.
+      EXPECT_GT(polling.hits + polling.misses + polling.same_cpu + polling.backed_off, 0u);
+    }
+    ASSERT_TRUE(service.Unload("m"));
+  }
 }
 
 TEST(ModuleServiceTest, EngineShutdownStopsEveryPluginHost) {

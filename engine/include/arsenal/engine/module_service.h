@@ -25,7 +25,9 @@
 //                                             hotreload::ManagerOptions::retain_freed_heap)
 //    "sandbox": {"memory_bytes": 268435456, "pids": 8, "call_timeout_ms": 5000,
 //                "start_timeout_ms": 10000, "checkpoint_every_calls": 0, "max_restarts": 5,
-//                "restart_window_s": 60}}
+//                "restart_window_s": 60,
+//                "spin_budget_us": 50}}           busy-polling per wait for a reply (0 disables,
+//                                             at most 1000; hotreload::PluginHostOptions)
 // A bad configuration is reported by every call (module.bad_config, naming the field).
 //
 // Untrusted input: module paths come from API callers. Before anything is read they must be
