@@ -120,7 +120,12 @@ class Rig {
                                 [this](const ProcessEvent& e) {
                                   std::lock_guard lock(mu_);
                                   if (e.kind == ProcessEventKind::kExit) {
-                                    exited_at_ = Clock::now();
+                                    // The supervisor, subscribed first, restarts the child
+                                    // inside this same delivery: the replacement's "started"
+                                    // can reach us before this exit does.
+                                    exit_stamp_ns_ = e.time_unix_ns;  // when the table saw it
+                                    exited_id_ = e.id;
+                                    cv_.notify_all();
                                     return;
                                   }
                                   current_ = e.id;
@@ -155,10 +160,16 @@ class Rig {
     lock.unlock();
     if (!WaitSettled(victim_pid)) return -1;
     const auto t0 = Clock::now();
+    const int64_t t0_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
     if (!table_->Signal(victim, SIGKILL)) return -1;
     lock.lock();
-    if (!cv_.wait_for(lock, std::chrono::seconds(5), [&] { return starts_ > starts; })) return -1;
-    detect_us = std::chrono::duration<double, std::micro>(exited_at_ - t0).count();
+    if (!cv_.wait_for(lock, std::chrono::seconds(5),
+                      [&] { return starts_ > starts && exited_id_ == victim; })) {
+      return -1;
+    }
+    detect_us = static_cast<double>(exit_stamp_ns_ - t0_unix_ns) / 1000.0;
     return std::chrono::duration<double, std::micro>(started_at_ - t0).count();
   }
   // Of the last CrashAndWaitUs: SIGKILL to the exit event (the rest is the restart itself).
@@ -174,7 +185,8 @@ class Rig {
   std::string current_;
   pid_t current_pid_ = 0;
   Clock::time_point started_at_;
-  Clock::time_point exited_at_;
+  int64_t exit_stamp_ns_ = 0;
+  std::string exited_id_;
   uint64_t starts_ = 0;
   std::string error_;
 };
