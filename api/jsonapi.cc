@@ -11,12 +11,13 @@ std::optional<std::string> CollectionKey(const Json& result) {
   if (auto it = result.find("items"); it != result.end() && it->is_array()) return "items";
   // Otherwise only a result that is nothing but one array of objects ({"operations": [...]}).
   if (result.size() != 1) return std::nullopt;
-  const auto& [k, v] = *result.items().begin();
-  if (!v.is_array() ||
-      !std::all_of(v.begin(), v.end(), [](const Json& e) { return e.is_object(); })) {
+  // Not `*result.items().begin()`: that proxy is a temporary, and names bound into it dangle.
+  const auto only = result.begin();
+  if (!only->is_array() ||
+      !std::all_of(only->begin(), only->end(), [](const Json& e) { return e.is_object(); })) {
     return std::nullopt;
   }
-  return k;
+  return only.key();
 }
 
 Json ToResource(const Json& item, const std::string& type, const std::string& synthetic_id,
