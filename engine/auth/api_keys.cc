@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -127,7 +128,83 @@ Error InvalidKey() {
       .WithHint("send 'Authorization: Bearer <key>' with a key from create_api_key");
 }
 
+Error KeyStoreUnavailable(const std::string& path, const std::string& why) {
+  return Error(ErrorCategory::kUnavailable, "auth.key_store_unavailable",
+               "cannot check the API key table in " + path + ": " + why)
+      .WithHint(
+          "check that the state dir's arsenal.db exists and is readable; restart the "
+          "daemon if it was removed");
+}
+
 }  // namespace
+
+// A private read-only connection to the store's file. SQLite changes a connection's
+// `PRAGMA data_version` only for commits of *other* connections, so "did anything change since
+// the last look" costs one statement that reads no table. The engine's own Store connection is
+// such another connection here and commits audit rows all the time, so a change is narrowed to
+// the key table by the generation the api_keys triggers bump.
+class ApiKeys::Watch {
+ public:
+  static Result<std::unique_ptr<Watch>> Open(const std::string& path) {
+    std::unique_ptr<Watch> w(new Watch(path));
+    if (sqlite3_open_v2(path.c_str(), &w->db_,
+                        SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+                        nullptr) != SQLITE_OK) {
+      return Fail(KeyStoreUnavailable(path, w->db_ ? sqlite3_errmsg(w->db_) : "out of memory"));
+    }
+    // Readers of a WAL database do not wait for writers; this only covers WAL recovery.
+    sqlite3_busy_timeout(w->db_, 1000);
+    ARSENAL_TRY(w->Prepare("PRAGMA data_version", &w->data_version_));
+    ARSENAL_TRY(w->Prepare("SELECT n FROM api_keys_generation", &w->generation_));
+    return w;
+  }
+
+  ~Watch() {
+    sqlite3_finalize(data_version_);
+    sqlite3_finalize(generation_);
+    sqlite3_close_v2(db_);
+  }
+
+  // Whether the key table may have changed since the previous call; true on the first call.
+  // Callers re-read the table after this returns true (not before), so a commit that lands
+  // between the two is either in what they read or seen by the next call.
+  Result<bool> Changed() {
+    ARSENAL_ASSIGN_OR_RETURN(const int64_t data_version, StepInt(data_version_));
+    if (data_version == data_version_seen_) return false;
+    data_version_seen_ = data_version;
+    ARSENAL_ASSIGN_OR_RETURN(const int64_t generation, StepInt(generation_));
+    if (generation == generation_seen_) return false;
+    generation_seen_ = generation;
+    return true;
+  }
+
+ private:
+  explicit Watch(std::string path) : path_(std::move(path)) {}
+
+  Status Prepare(const char* sql, sqlite3_stmt** stmt) {
+    if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, nullptr) != SQLITE_OK) {
+      return Fail(KeyStoreUnavailable(path_, sqlite3_errmsg(db_)));
+    }
+    return {};
+  }
+
+  // Resets the statement before returning so no read transaction stays open (an open one would
+  // hold back WAL checkpoints).
+  Result<int64_t> StepInt(sqlite3_stmt* stmt) {
+    const int rc = sqlite3_step(stmt);
+    const int64_t value = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_ROW) return Fail(KeyStoreUnavailable(path_, sqlite3_errmsg(db_)));
+    return value;
+  }
+
+  std::string path_;
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* data_version_ = nullptr;
+  sqlite3_stmt* generation_ = nullptr;
+  int64_t data_version_seen_ = -1;
+  int64_t generation_seen_ = -1;
+};
 
 const std::vector<std::string> ApiKeys::kExtraPermissions = {
     "telemetry.read", "process.read", "sandbox.read", "supervisor.read", "module.read"};
@@ -155,9 +232,32 @@ ApiKeys::ApiKeys(Engine& engine) : engine_(engine) {
       revoked_unix_ms INTEGER
     );
   )sql");
+  // Every write to api_keys, by any connection or process (or an older binary), bumps the
+  // generation the Watch reads.
+  if (init_) {
+    init_ = engine_.store().Migrate("api_keys", 2, R"sql(
+      CREATE TABLE api_keys_generation (n INTEGER NOT NULL);
+      INSERT INTO api_keys_generation(n) VALUES (0);
+      CREATE TRIGGER api_keys_generation_insert AFTER INSERT ON api_keys
+        BEGIN UPDATE api_keys_generation SET n = n + 1; END;
+      CREATE TRIGGER api_keys_generation_update AFTER UPDATE ON api_keys
+        BEGIN UPDATE api_keys_generation SET n = n + 1; END;
+      CREATE TRIGGER api_keys_generation_delete AFTER DELETE ON api_keys
+        BEGIN UPDATE api_keys_generation SET n = n + 1; END;
+    )sql");
+  }
+  const std::string& db_path = engine_.store().path();
+  if (init_ && !db_path.empty() && db_path != ":memory:") {
+    auto watch = Watch::Open(db_path);
+    if (watch) {
+      watch_ = std::move(*watch);
+    } else {
+      init_ = Fail(watch.error());
+    }
+  }
   if (init_) {
     std::lock_guard lock(mu_);
-    init_ = LoadLocked();
+    init_ = watch_ ? RefreshLocked() : LoadLocked();
   }
   const Json& config = engine_.options().config;
   if (init_ && config.is_object() && config.contains("api") && config["api"].is_object() &&
@@ -177,6 +277,15 @@ Status ApiKeys::LoadLocked() {
                                            !row["revoked_unix_ms"].is_null()};
   }
   return {};
+}
+
+ApiKeys::~ApiKeys() = default;
+
+Status ApiKeys::RefreshLocked() {
+  if (!watch_) return {};
+  ARSENAL_ASSIGN_OR_RETURN(const bool changed, watch_->Changed());
+  if (!changed) return {};
+  return LoadLocked();
 }
 
 Status ApiKeys::DefineRoles(const Json& roles) {
@@ -372,6 +481,7 @@ Result<Principal> ApiKeys::Authenticate(std::string_view presented_key) {
   std::string role;
   {
     std::lock_guard lock(mu_);
+    ARSENAL_TRY(RefreshLocked());
     static const std::string kDummy(SHA256_DIGEST_LENGTH * 2, '0');
     const Cached* cached = nullptr;
     if (id) {
@@ -395,6 +505,7 @@ Result<std::optional<std::string>> ApiKeys::EnsureBootstrapKey(const std::string
   ARSENAL_TRY(init_);
   {
     std::lock_guard lock(mu_);
+    ARSENAL_TRY(RefreshLocked());
     for (const auto& [id, k] : keys_) {
       if (!k.revoked) return std::optional<std::string>();
     }

@@ -1,5 +1,6 @@
-// Test harness: an Engine with test operations, a Server on an ephemeral loopback port, and a raw
-// HTTP/1.1 client over POSIX sockets (so malformed requests can be sent byte for byte).
+// Test harness: an Engine with test operations, a Server on an ephemeral loopback port, a raw
+// HTTP/1.1 client over POSIX sockets (so malformed requests can be sent byte for byte) and a
+// WebSocket client for /api/v1/stream (WsClient, implemented in ws_client.cc).
 #pragma once
 
 #include <arpa/inet.h>
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -141,6 +143,33 @@ inline std::string BuildRequest(const std::string& method, const std::string& ta
   req += "\r\n" + body;
   return req;
 }
+
+// A WebSocket client of /api/v1/stream. The Boost.Beast code lives in ws_client.cc so that only
+// one test source pays for compiling it. Every read gives up after a timeout and returns null, so
+// a missing message fails the test instead of hanging it; after a timed-out read the connection
+// is abandoned (a cancelled WebSocket read leaves the stream unusable) and later reads return null.
+class WsClient {
+ public:
+  // Connects and upgrades; `key` empty sends no Authorization header.
+  WsClient(const std::string& endpoint, const std::string& key);
+  ~WsClient();
+  WsClient(const WsClient&) = delete;
+  WsClient& operator=(const WsClient&) = delete;
+
+  bool ok() const;     // the upgrade succeeded
+  int status() const;  // HTTP status of the upgrade response (101, or 401/403/429 when refused)
+  void Send(const Json& msg);
+  // The next message, or null on timeout, error or a message that is not JSON.
+  Json Read(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Reads until a message of `type` (skipping others); null after `max` messages or a null read.
+  Json ReadType(const std::string& type, int max = 10000);
+  // Sends a normal close and waits (bounded) for the server's close.
+  void Close();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // Test-only engine state for the test operations below.
 struct TestItems {

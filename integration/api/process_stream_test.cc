@@ -1,72 +1,14 @@
 // The WebSocket stream's process topic: a process started through the API is seen starting and
 // exiting, in sequence order, and a metadata filter keeps other processes' events out.
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/websocket.hpp>
-
 #include "harness.h"
 
 namespace arsenal::api::testing {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
-
-// A WebSocket client whose reads give up after a timeout (returning null), so a missing event
-// fails the test instead of hanging it.
-class TimedWsClient {
- public:
-  TimedWsClient(const std::string& endpoint, const std::string& key) : ws_(io_) {
-    const size_t colon = endpoint.rfind(':');
-    tcp::resolver resolver(io_);
-    asio::connect(ws_.next_layer(),
-                  resolver.resolve(endpoint.substr(0, colon), endpoint.substr(colon + 1)));
-    ws_.set_option(websocket::stream_base::decorator([key](websocket::request_type& req) {
-      req.set(beast::http::field::authorization, "Bearer " + key);
-    }));
-    ws_.handshake(endpoint, "/api/v1/stream", ec_);
-  }
-  ~TimedWsClient() {
-    boost::system::error_code ignored;
-    ws_.next_layer().close(ignored);
-  }
-  bool ok() const { return !ec_; }
-  void Send(const Json& msg) { ws_.write(asio::buffer(msg.dump())); }
-  Json Read(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-    beast::flat_buffer buf;
-    bool done = false;
-    boost::system::error_code ec;
-    ws_.async_read(buf, [&](boost::system::error_code e, size_t) {
-      ec = e;
-      done = true;
-    });
-    io_.restart();
-    io_.run_for(timeout);
-    if (!done) {
-      // Abandon the connection: a cancelled websocket read leaves the stream unusable.
-      boost::system::error_code ignored;
-      ws_.next_layer().cancel(ignored);
-      io_.restart();
-      io_.run_for(std::chrono::seconds(1));
-      return Json();
-    }
-    if (ec) return Json();
-    return Json::parse(beast::buffers_to_string(buf.data()), nullptr, false);
-  }
-
- private:
-  asio::io_context io_;
-  websocket::stream<tcp::socket> ws_;
-  boost::system::error_code ec_;
-};
-
 class ProcessStreamTest : public ApiTest {};
 
 TEST_F(ProcessStreamTest, StartAndExitOfAnApiStartedProcessArriveInOrder) {
-  TimedWsClient ws(server_->endpoint(), admin_key_);
+  WsClient ws(server_->endpoint(), admin_key_);
   ASSERT_TRUE(ws.ok());
   ws.Send({{"type", "subscribe"}, {"topics", {"process"}}, {"filter", {{"name", "stream-probe"}}}});
   const Json ack = ws.Read();
@@ -129,7 +71,7 @@ TEST_F(ProcessStreamTest, ProcessTopicNeedsProcessRead) {
   auto created =
       engine_->Execute("create_api_key", {{"role", "telemetry_only"}}, Principal::Root());
   ASSERT_TRUE(created) << created.error().ToString();
-  TimedWsClient ws(server_->endpoint(), (*created)["key"].get<std::string>());
+  WsClient ws(server_->endpoint(), (*created)["key"].get<std::string>());
   ASSERT_TRUE(ws.ok());
   ws.Send({{"type", "subscribe"}, {"topics", {"process"}}});
   const Json reply = ws.Read();

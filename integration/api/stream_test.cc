@@ -1,55 +1,8 @@
 // WebSocket /api/v1/stream over a real connection: subscribe, resume, gap, auth.
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/websocket.hpp>
-
 #include "harness.h"
 
 namespace arsenal::api::testing {
 namespace {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
-
-class WsClient {
- public:
-  WsClient(const std::string& endpoint, const std::string& key) : ws_(io_) {
-    const size_t colon = endpoint.rfind(':');
-    tcp::resolver resolver(io_);
-    asio::connect(ws_.next_layer(),
-                  resolver.resolve(endpoint.substr(0, colon), endpoint.substr(colon + 1)));
-    ws_.set_option(websocket::stream_base::decorator([key](websocket::request_type& req) {
-      if (!key.empty()) req.set(beast::http::field::authorization, "Bearer " + key);
-    }));
-    ws_.handshake(res_, endpoint, "/api/v1/stream", ec_);
-  }
-  bool ok() const { return !ec_; }
-  int status() const { return res_.result_int(); }
-  void Send(const Json& msg) { ws_.write(asio::buffer(msg.dump())); }
-  Json Read() {
-    beast::flat_buffer buf;
-    ws_.read(buf);
-    return Json::parse(beast::buffers_to_string(buf.data()));
-  }
-  // Reads until a message of `type` (skipping others); gives up after `max` messages.
-  Json ReadType(const std::string& type, int max = 10000) {
-    for (int i = 0; i < max; ++i) {
-      Json m = Read();
-      if (m["type"] == type) return m;
-    }
-    return Json();
-  }
-  void Close() { ws_.close(websocket::close_code::normal); }
-
- private:
-  asio::io_context io_;
-  websocket::stream<tcp::socket> ws_;
-  websocket::response_type res_;
-  boost::system::error_code ec_;
-};
 
 class StreamTest : public ApiTest {};
 

@@ -1,4 +1,5 @@
-// ApiKeys: custom roles (validation, expansion with negations) and the bootstrap key file.
+// ApiKeys: custom roles (validation, expansion with negations), the bootstrap key file, and key
+// changes made through another connection to the same database reaching the cache.
 #include "arsenal/engine/api_keys.h"
 
 #include <gtest/gtest.h>
@@ -109,6 +110,82 @@ TEST_F(ApiKeysTest, BootstrapKeyIsWrittenOnceWithOwnerOnlyMode) {
   EXPECT_FALSE(again->has_value());
   EXPECT_FALSE(std::filesystem::exists(path + ".2"));
   std::filesystem::remove_all(dir_template);
+}
+
+// Two engines on one state dir: two Store connections to one arsenal.db, as arsenald and an
+// `arsenal keys ... --state-dir` run in another process have.
+class ApiKeysSharedStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir_template[] = "/tmp/arsenal-keys-shared-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_template), nullptr);
+    dir_ = dir_template;
+    EngineOptions options;
+    options.state_dir = dir_;
+    auto serving = Engine::Create(options);
+    ASSERT_TRUE(serving) << serving.error().ToString();
+    serving_ = std::move(*serving);
+    auto other = Engine::Create(options);
+    ASSERT_TRUE(other) << other.error().ToString();
+    other_ = std::move(*other);
+  }
+  void TearDown() override {
+    serving_.reset();
+    other_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  std::string dir_;
+  std::unique_ptr<Engine> serving_;
+  std::unique_ptr<Engine> other_;
+};
+
+TEST_F(ApiKeysSharedStoreTest, KeysCreatedAndRevokedElsewhereAreSeenByTheNextAuthentication) {
+  ApiKeys& serving = serving_->Service<ApiKeys>();
+  ApiKeys& other = other_->Service<ApiKeys>();
+  // The serving side has loaded its (empty) table before the other side writes.
+  EXPECT_FALSE(serving.Authenticate("ars_000000000000_nope"));
+
+  auto created = other.Create("elsewhere", "viewer");
+  ASSERT_TRUE(created) << created.error().ToString();
+  auto principal = serving.Authenticate(created->key);
+  ASSERT_TRUE(principal) << "a key created through another connection is refused: "
+                         << principal.error().ToString();
+  EXPECT_EQ(principal->id, "key:" + created->info.id);
+  EXPECT_TRUE(principal->Allows("process.read"));
+
+  ASSERT_TRUE(other.Revoke(created->info.id));
+  auto revoked = serving.Authenticate(created->key);
+  ASSERT_FALSE(revoked) << "a key revoked through another connection still authenticates";
+  EXPECT_EQ(revoked.error().code(), "auth.invalid_key");
+
+  // And the other way round.
+  auto mine = serving.Create("here", "admin");
+  ASSERT_TRUE(mine) << mine.error().ToString();
+  EXPECT_TRUE(other.Authenticate(mine->key));
+}
+
+TEST_F(ApiKeysSharedStoreTest, AnyWriteToTheKeyTableIsSeenNotOnlyApiKeysOwn) {
+  ApiKeys& serving = serving_->Service<ApiKeys>();
+  auto created = serving.Create("k", "operator");
+  ASSERT_TRUE(created) << created.error().ToString();
+  ASSERT_TRUE(serving.Authenticate(created->key));
+  // Commits that do not touch the key table (audit rows here) leave the cache as it is.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(other_->Execute("list_operations", Json::object(), Principal::Root()));
+  }
+  ASSERT_TRUE(other_->audit().Flush());
+  ASSERT_TRUE(serving.Authenticate(created->key));
+  // A plain UPDATE, as an older binary or a hand-run sqlite3 would write it: the table's
+  // triggers, not ApiKeys, announce the change.
+  ASSERT_TRUE(other_->store().Run("UPDATE api_keys SET revoked_unix_ms = 1 WHERE id = ?1",
+                                  {created->info.id}));
+  auto revoked = serving.Authenticate(created->key);
+  ASSERT_FALSE(revoked);
+  EXPECT_EQ(revoked.error().code(), "auth.invalid_key");
+  ASSERT_TRUE(other_->store().Run("UPDATE api_keys SET revoked_unix_ms = NULL WHERE id = ?1",
+                                  {created->info.id}));
+  EXPECT_TRUE(serving.Authenticate(created->key));
 }
 
 }  // namespace

@@ -21,6 +21,19 @@
 // engine's registry (plus the non-operation permissions in kExtraPermissions) when a key is
 // authenticated, so Principal::Allows stays a plain lookup.
 //
+// Keys changed by other processes: the key table is cached in memory, and every Authenticate()
+// (and EnsureBootstrapKey()) first checks whether the table changed in the database, so a key
+// created or revoked by another process on the same state dir (`arsenal keys revoke --state-dir
+// DIR` while arsenald serves DIR), or by another Engine of this process, is seen by the next
+// request: a revocation committed before a request's authentication starts refuses that request;
+// there is no polling interval. The check is cheap (two cached statements on a private read-only
+// SQLite connection; no query runs unless some connection committed): `PRAGMA data_version` tells
+// whether anything was committed since the last check, and a generation counter that triggers on
+// api_keys bump (table api_keys_generation, migration 2) tells whether the commit touched the key
+// table; only then is the table re-read. An in-memory store (":memory:", used when the engine has
+// no state dir) cannot be shared, so no check is made there. When the check itself fails (the
+// database is gone or unreadable) authentication fails closed (auth.key_store_unavailable).
+//
 // Bootstrap: EnsureBootstrapKey() creates one admin key when no active key exists and writes it,
 // mode 0600, to a file in the state dir; the daemon logs the file's path, never the key.
 //
@@ -30,6 +43,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -66,6 +80,7 @@ class ApiKeys {
   static const std::vector<std::string> kExtraPermissions;
 
   explicit ApiKeys(Engine& engine);
+  ~ApiKeys();
 
   // Adds custom roles: {"name": ["pattern", ...]}. Names are lower_snake_case; built-in names are
   // refused (auth.invalid_role).
@@ -97,13 +112,17 @@ class ApiKeys {
     std::string role;
     bool revoked = false;
   };
+  class Watch;  // the read-only connection that notices commits of other connections
   Status LoadLocked();
+  // Re-reads the table when another connection changed it since the last call.
+  Status RefreshLocked();
   std::vector<std::string> ExpandLocked(const std::vector<std::string>& patterns);
 
   Engine& engine_;
   mutable std::mutex mu_;
   Status init_;
   std::map<std::string, std::vector<std::string>, std::less<>> roles_;
+  std::unique_ptr<Watch> watch_;  // null for an in-memory store
   std::map<std::string, Cached, std::less<>> keys_;
   std::map<std::string, int64_t, std::less<>> last_used_;
   size_t expanded_for_registry_size_ = 0;
