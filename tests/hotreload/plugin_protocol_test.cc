@@ -239,7 +239,7 @@ TEST_F(ServerTest, BadRequestsAreAnsweredWithErrorsAndTheLoopKeepsServing) {
   EXPECT_EQ(reply->id, 5u);
   EXPECT_EQ(ErrorCode(*reply), "plugin.bad_frame");
   // Over the server's limit.
-  std::string huge = Encoded(Make(FrameType::kCall, {std::string(2u << 20, 'x')}, 0, 6));
+  std::string huge = Encoded(Make(FrameType::kCall, {std::string(kFrameBytes + 1, 'x')}, 0, 6));
   std::thread send([&] { ASSERT_TRUE(client_->WriteRaw(huge)); });
   reply = client_->Read(FrameChannel::Clock::now() + std::chrono::seconds(10));
   send.join();
