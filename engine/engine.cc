@@ -2,10 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <charconv>
 #include <chrono>
+#include <cstring>
 #include <system_error>
 #include <thread>
 
@@ -14,16 +17,17 @@
 namespace arsenal {
 namespace {
 
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string NextRequestId() {
   static std::atomic<uint64_t> counter{0};
   static const std::string prefix = "req-" + std::to_string(::getpid()) + "-";
-  return prefix + std::to_string(counter.fetch_add(1, std::memory_order_relaxed) + 1);
+  // Formatted in place: one allocation (none while it fits the small-string buffer).
+  char buf[64];
+  const size_t n = std::min(prefix.size(), sizeof(buf) - 24);
+  std::memcpy(buf, prefix.data(), n);
+  const auto [end, ec] = std::to_chars(buf + n, buf + sizeof(buf),
+                                       counter.fetch_add(1, std::memory_order_relaxed) + 1);
+  (void)ec;  // 24 bytes hold any uint64_t
+  return std::string(buf, end);
 }
 
 }  // namespace
@@ -130,9 +134,10 @@ Result<Json> Engine::Execute(std::string_view name, const Json& params, const Pr
     }
     phase = "handler";
     if (options_.emit_events) {
-      events_->Emit(
-          "arsenal.operation.start", Json::object(),
-          {{"operation", op.name}, {"principal", principal.id}, {"request_id", request_id}});
+      events_->EmitOperation({.kind = EventBus::OperationEvent::Kind::kStart,
+                              .operation = op.name,
+                              .principal = principal.id,
+                              .request_id = request_id});
     }
     handler_ran = true;
     OperationContext ctx{*this, principal, request_id};
@@ -153,25 +158,43 @@ Result<Json> Engine::Execute(std::string_view name, const Json& params, const Pr
   const int64_t duration_us = std::chrono::duration_cast<std::chrono::microseconds>(
                                   std::chrono::steady_clock::now() - started)
                                   .count();
-  const std::string outcome = result ? "ok" : result.error().code();
+  // One wall-clock reading stamps both the stop event and the audit entry.
+  const int64_t now_unix_ns = options_.emit_events || options_.audit
+                                  ? std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count()
+                                  : 0;
+  const std::string_view outcome = result ? std::string_view("ok") : result.error().code();
   if (options_.emit_events) {
-    Json metadata = {{"operation", std::string(name)},
-                     {"principal", principal.id},
-                     {"request_id", request_id},
-                     {"outcome", outcome}};
     if (result) {
-      events_->Emit("arsenal.operation.stop", {{"duration_us", duration_us}}, std::move(metadata));
+      // The common case goes through the bus's compact path: no JSON on this thread.
+      events_->EmitOperation({.kind = EventBus::OperationEvent::Kind::kStop,
+                              .operation = name,
+                              .principal = principal.id,
+                              .request_id = request_id,
+                              .outcome = outcome,
+                              .duration_us = duration_us,
+                              .time_unix_ns = now_unix_ns});
     } else {
-      metadata["phase"] = phase;
-      metadata["handler_ran"] = handler_ran;
-      metadata["error"] = result.error().ToJson();
+      Json metadata = {{"operation", name},
+                       {"principal", principal.id},
+                       {"request_id", request_id},
+                       {"outcome", outcome},
+                       {"phase", phase},
+                       {"handler_ran", handler_ran},
+                       {"error", result.error().ToJson()}};
       events_->Emit("arsenal.operation.exception", {{"duration_us", duration_us}},
                     std::move(metadata));
     }
   }
   if (options_.audit) {
-    audit_->Record({NowUnixMs(), principal.id, std::string(name), DigestParams(params), outcome,
-                    duration_us, request_id});
+    audit_->RecordCall({.time_unix_ms = now_unix_ns / 1'000'000,
+                        .principal = principal.id,
+                        .operation = name,
+                        .params = params,
+                        .outcome = outcome,
+                        .duration_us = duration_us,
+                        .request_id = request_id});
   }
   return result;
 }

@@ -1,10 +1,71 @@
 #include "arsenal/engine/event_bus.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "arsenal/base/log.h"
+#include "compact_fields.h"
 
 namespace arsenal {
+namespace {
+
+constexpr std::string_view kOperationStart = "arsenal.operation.start";
+constexpr std::string_view kOperationStop = "arsenal.operation.stop";
+constexpr std::string_view kGap = "arsenal.bus.gap";
+
+int64_t NowUnixNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+// One event in the queue or the retention ring. Events from Emit() carry their Event; the
+// engine's operation events carry only their strings and become an Event when someone reads them.
+struct EventBus::Record {
+  enum class Kind : uint8_t { kGeneric, kOperationStart, kOperationStop };
+  Kind kind = Kind::kGeneric;
+  uint64_t seq = 0;
+  int64_t time_unix_ns = 0;
+  std::optional<Event> event;  // kGeneric
+  int64_t duration_us = 0;     // kOperationStop
+  // operation, principal, request_id, outcome (kOperationStop)
+  internal::CompactFields<4, 128> text;
+
+  std::string_view Name() const {
+    switch (kind) {
+      case Kind::kOperationStart:
+        return kOperationStart;
+      case Kind::kOperationStop:
+        return kOperationStop;
+      case Kind::kGeneric:
+        break;
+    }
+    return event->name;
+  }
+
+  // Moves the Event out of a generic record; builds it for an operation record.
+  Event TakeEvent() {
+    if (kind == Kind::kGeneric) return std::move(*event);
+    return ToEvent();
+  }
+
+  Event ToEvent() const {
+    if (kind == Kind::kGeneric) return *event;
+    Event out;
+    out.seq = seq;
+    out.name = std::string(Name());
+    out.time_unix_ns = time_unix_ns;
+    out.metadata = {
+        {"operation", text.get(0)}, {"principal", text.get(1)}, {"request_id", text.get(2)}};
+    if (kind == Kind::kOperationStop) {
+      out.measurements = {{"duration_us", duration_us}};
+      out.metadata["outcome"] = text.get(3);
+    }
+    return out;
+  }
+};
 
 Json Event::ToJson() const {
   return {{"seq", seq},
@@ -52,30 +113,60 @@ bool EventBus::Detach(HandlerId id) {
   return true;
 }
 
+EventBus::Record& EventBus::AppendLocked(bool& wake) {
+  const size_t capacity = std::max<size_t>(options_.queue_capacity, 1);
+  if (queue_.size() - queue_head_ >= capacity) {
+    // Drop the oldest undelivered event and remember the hole for the gap notice.
+    Record& lost = queue_[queue_head_];
+    if (pending_gap_from_ == 0) pending_gap_from_ = lost.seq;
+    pending_gap_to_ = lost.seq;
+    ++dropped_;
+    lost = Record{};
+    // Dropped slots are reclaimed once a whole queue's worth has piled up, which keeps memory
+    // bounded while a stuck handler holds the dispatcher and costs O(1) per event amortized.
+    if (++queue_head_ >= capacity) {
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(queue_head_));
+      queue_head_ = 0;
+    }
+  }
+  Record& record = queue_.emplace_back();
+  record.seq = next_seq_++;
+  wake = dispatcher_idle_;
+  dispatcher_idle_ = false;  // one wake-up per burst
+  return record;
+}
+
 uint64_t EventBus::Emit(std::string name, Json measurements, Json metadata) {
-  Event event;
-  event.name = std::move(name);
-  event.measurements = std::move(measurements);
-  event.metadata = std::move(metadata);
-  event.time_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
+  const int64_t now = NowUnixNs();
   uint64_t seq;
   bool wake;
   {
     std::lock_guard lock(mu_);
-    seq = event.seq = next_seq_++;
-    if (queue_.size() >= options_.queue_capacity) {
-      // Drop the oldest undelivered event and remember the hole for the gap notice.
-      const uint64_t lost = queue_.front().seq;
-      if (pending_gap_from_ == 0) pending_gap_from_ = lost;
-      pending_gap_to_ = lost;
-      ++dropped_;
-      queue_.pop_front();
-    }
-    queue_.push_back(std::move(event));
-    wake = dispatcher_idle_;
-    dispatcher_idle_ = false;  // one wake-up per burst
+    Record& record = AppendLocked(wake);
+    seq = record.seq;
+    record.time_unix_ns = now;
+    record.event.emplace(
+        Event{seq, std::move(name), now, std::move(measurements), std::move(metadata)});
+  }
+  if (wake) cv_.notify_one();
+  return seq;
+}
+
+uint64_t EventBus::EmitOperation(const OperationEvent& event) {
+  const int64_t now = event.time_unix_ns != 0 ? event.time_unix_ns : NowUnixNs();
+  uint64_t seq;
+  bool wake;
+  {
+    std::lock_guard lock(mu_);
+    Record& record = AppendLocked(wake);
+    seq = record.seq;
+    record.time_unix_ns = now;
+    record.kind = event.kind == OperationEvent::Kind::kStart ? Record::Kind::kOperationStart
+                                                             : Record::Kind::kOperationStop;
+    const bool stop = event.kind == OperationEvent::Kind::kStop;
+    record.text.Assign({event.operation, event.principal, event.request_id,
+                        stop ? event.outcome : std::string_view()});
+    if (stop) record.duration_us = event.duration_us;
   }
   if (wake) cv_.notify_one();
   return seq;
@@ -90,71 +181,114 @@ void EventBus::Flush() {
 }
 
 void EventBus::Run() {
+  std::vector<Record> batch;
   std::unique_lock lock(mu_);
-  std::deque<Event> batch;
   while (true) {
     dispatcher_idle_ = true;
-    cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    cv_.wait(lock, [&] { return stopping_ || queue_.size() > queue_head_; });
     dispatcher_idle_ = false;
-    if (queue_.empty() && stopping_) return;
-    std::optional<Event> gap;
+    if (queue_.size() == queue_head_ && stopping_) return;
+    std::optional<Record> gap;
     if (pending_gap_from_ != 0) {
       gap.emplace();
-      gap->name = "arsenal.bus.gap";
-      gap->seq = 0;
-      gap->measurements = {{"from_seq", pending_gap_from_},
-                           {"to_seq", pending_gap_to_},
-                           {"missed", pending_gap_to_ - pending_gap_from_ + 1}};
+      gap->event.emplace();
+      gap->event->name = kGap;
+      gap->event->seq = 0;
+      gap->event->measurements = {{"from_seq", pending_gap_from_},
+                                  {"to_seq", pending_gap_to_},
+                                  {"missed", pending_gap_to_ - pending_gap_from_ + 1}};
       pending_gap_from_ = pending_gap_to_ = 0;
     }
     // Everything queued so far is delivered as one batch without the lock, so emitters never wait
     // for a handler and contend for the lock once per batch rather than once per event.
     batch.swap(queue_);
+    const size_t from = queue_head_;
+    queue_head_ = 0;
     lock.unlock();
     if (gap) Deliver(*gap);
-    for (const Event& event : batch) Deliver(event);
-    lock.lock();
-    for (Event& event : batch) {
-      delivered_seq_ = event.seq;
-      retained_.push_back(std::move(event));
-      if (retained_.size() > options_.retain) retained_.pop_front();
-    }
+    for (size_t i = from; i < batch.size(); ++i) Deliver(batch[i]);
+    const uint64_t last = batch.back().seq;
+    Retain(batch, from);
+    // Cleared, not freed: the vector goes back to the emitters with its capacity at the next swap.
     batch.clear();
+    lock.lock();
+    delivered_seq_ = last;
     if (flush_waiters_ > 0) drained_cv_.notify_all();
   }
 }
 
-void EventBus::Deliver(const Event& event) {
+void EventBus::ReportFailure(Subscription& sub, std::string_view event_name, const char* what) {
+  ++sub.failures;
+  ++failures_by_handler_[sub.name];
+  handler_failures_.fetch_add(1, std::memory_order_relaxed);
+  if (what) {
+    log::Get("events")->warn("event handler {} failed on {}: {}", sub.name, event_name, what);
+  } else {
+    log::Get("events")->warn("event handler {} failed on {}", sub.name, event_name);
+  }
+}
+
+void EventBus::Deliver(const Record& record) {
+  const std::string_view name = record.Name();
+  const bool to_everyone = name == kGap;
+  // Operation records become an Event only if some handler wants them.
+  std::optional<Event> built;
   std::lock_guard lock(handlers_mu_);
   for (auto& sub : handlers_) {
-    if (!EventNameMatches(sub.prefix, event.name) && event.name != "arsenal.bus.gap") continue;
+    if (!to_everyone && !EventNameMatches(sub.prefix, name)) continue;
+    const Event* event = record.event ? &*record.event : nullptr;
+    if (!event) {
+      if (!built) built.emplace(record.ToEvent());
+      event = &*built;
+    }
     try {
-      sub.handler(event);
+      sub.handler(*event);
     } catch (const std::exception& e) {
-      ++sub.failures;
-      ++failures_by_handler_[sub.name];
-      handler_failures_.fetch_add(1, std::memory_order_relaxed);
-      log::Get("events")->warn("event handler {} failed on {}: {}", sub.name, event.name, e.what());
+      ReportFailure(sub, name, e.what());
     } catch (...) {
-      ++sub.failures;
-      ++failures_by_handler_[sub.name];
-      handler_failures_.fetch_add(1, std::memory_order_relaxed);
-      log::Get("events")->warn("event handler {} failed on {}", sub.name, event.name);
+      ReportFailure(sub, name, nullptr);
+    }
+  }
+}
+
+void EventBus::Retain(std::vector<Record>& batch, size_t from) {
+  std::lock_guard lock(retain_mu_);
+  retained_through_ = batch.back().seq;
+  const size_t capacity = options_.retain;
+  if (capacity == 0) return;
+  // Only the last `capacity` records of the batch can survive it.
+  if (batch.size() - from > capacity) from = batch.size() - capacity;
+  for (size_t i = from; i < batch.size(); ++i) {
+    if (ring_.size() < capacity) {
+      ring_.push_back(std::move(batch[i]));
+    } else {
+      ring_[ring_start_] = std::move(batch[i]);
+      ring_start_ = (ring_start_ + 1) % capacity;
     }
   }
 }
 
 EventBus::Replay EventBus::Since(uint64_t after, std::string_view prefix) const {
   Replay replay;
-  std::lock_guard lock(mu_);
-  const uint64_t oldest = retained_.empty() ? delivered_seq_ + 1 : retained_.front().seq;
-  if (after + 1 < oldest) {
-    replay.gap_from = after + 1;
-    replay.gap_to = oldest - 1;
+  std::vector<Record> matching;
+  {
+    std::lock_guard lock(retain_mu_);
+    const size_t size = ring_.size();
+    const uint64_t oldest = size == 0 ? retained_through_ + 1 : ring_[ring_start_].seq;
+    if (after + 1 < oldest) {
+      replay.gap_from = after + 1;
+      replay.gap_to = oldest - 1;
+    }
+    for (size_t i = 0; i < size; ++i) {
+      const Record& record = ring_[(ring_start_ + i) % size];
+      if (record.seq > after && EventNameMatches(prefix, record.Name())) {
+        matching.push_back(record);
+      }
+    }
   }
-  for (const auto& event : retained_) {
-    if (event.seq > after && EventNameMatches(prefix, event.name)) replay.events.push_back(event);
-  }
+  // JSON is built outside the lock so that a long replay does not hold up the dispatcher.
+  replay.events.reserve(matching.size());
+  for (Record& record : matching) replay.events.push_back(record.TakeEvent());
   return replay;
 }
 

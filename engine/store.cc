@@ -123,6 +123,30 @@ Status Store::Run(std::string_view sql, const std::vector<Json>& binds) {
   return RunLocked(sql, binds, nullptr);
 }
 
+Status Store::RunEach(std::string_view sql, size_t times,
+                      const std::function<void(size_t i, std::vector<Json>& values)>& binds) {
+  std::lock_guard lock(mu_);
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &raw, nullptr) !=
+      SQLITE_OK) {
+    return Fail(SqliteError(db_, "prepare"));
+  }
+  Stmt stmt(raw);
+  std::vector<Json> values;
+  for (size_t i = 0; i < times; ++i) {
+    values.clear();
+    binds(i, values);
+    sqlite3_reset(raw);
+    sqlite3_clear_bindings(raw);
+    ARSENAL_TRY(Bind(db_, raw, values));
+    int rc;
+    while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
+    }
+    if (rc != SQLITE_DONE) return Fail(SqliteError(db_, "step"));
+  }
+  return {};
+}
+
 Result<std::vector<Json>> Store::Query(std::string_view sql, const std::vector<Json>& binds) {
   std::lock_guard lock(mu_);
   std::vector<Json> rows;

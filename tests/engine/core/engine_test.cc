@@ -153,6 +153,41 @@ TEST_F(EngineTest, EmitsStartStopAndExceptionEvents) {
   EXPECT_EQ(events[4].metadata["handler_ran"], false);
 }
 
+TEST_F(EngineTest, OperationEventsCarryExactlyTheirFields) {
+  const Principal long_name{std::string(80, 'k'), {"test.write"}};
+  ASSERT_TRUE(engine_->Execute("double", {{"n", 1}}, long_name, "req-exact"));
+  auto events = Events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].measurements, Json::object());
+  EXPECT_EQ(
+      events[0].metadata,
+      (Json{{"operation", "double"}, {"principal", long_name.id}, {"request_id", "req-exact"}}));
+  ASSERT_EQ(events[1].measurements.size(), 1u);
+  EXPECT_GE(events[1].measurements["duration_us"].get<int64_t>(), 0);
+  EXPECT_EQ(events[1].metadata, (Json{{"operation", "double"},
+                                      {"principal", long_name.id},
+                                      {"request_id", "req-exact"},
+                                      {"outcome", "ok"}}));
+  EXPECT_EQ(events[1].seq, events[0].seq + 1);
+}
+
+TEST_F(EngineTest, GeneratedRequestIdsAreUniqueAndShared) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto r = engine_->Execute("whoami", {{"n", 0}}, reader_);
+    ASSERT_TRUE(r);
+    ids.push_back((*r)["request_id"].get<std::string>());
+    EXPECT_TRUE(ids.back().starts_with("req-" + std::to_string(getpid()) + "-")) << ids.back();
+  }
+  EXPECT_NE(ids[0], ids[1]);
+  EXPECT_NE(ids[1], ids[2]);
+  auto events = Events();
+  ASSERT_EQ(events.size(), 6u);
+  EXPECT_EQ(events[5].metadata["request_id"], ids[2]);
+  ASSERT_TRUE(engine_->audit().Flush());
+  EXPECT_EQ((*engine_->audit().Recent(1))[0].request_id, ids[2]);
+}
+
 TEST_F(EngineTest, AuditsEveryCallWithDigestAndOutcome) {
   ASSERT_TRUE(engine_->Execute("double", {{"n", 3}}, Principal::Root(), "a1"));
   ASSERT_FALSE(engine_->Execute("double", {{"n", 3}}, reader_, "a2"));

@@ -147,5 +147,195 @@ TEST(EventBusTest, SinceReplaysAndReportsGaps) {
   EXPECT_EQ(late.events.front().ToJson()["name"], "a.x");
 }
 
+using OpKind = EventBus::OperationEvent::Kind;
+
+TEST(EventBusTest, OperationEventsLookLikeTheirJsonForm) {
+  EventBus bus;
+  std::vector<Event> seen;
+  bus.Attach("arsenal.operation", [&](const Event& e) { seen.push_back(e); });
+  const uint64_t start = bus.EmitOperation(
+      {.kind = OpKind::kStart, .operation = "op", .principal = "alice", .request_id = "req-1"});
+  const uint64_t stop = bus.EmitOperation({.kind = OpKind::kStop,
+                                           .operation = "op",
+                                           .principal = "alice",
+                                           .request_id = "req-1",
+                                           .outcome = "ok",
+                                           .duration_us = 42});
+  bus.Flush();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].seq, start);
+  EXPECT_EQ(seen[0].name, "arsenal.operation.start");
+  EXPECT_GT(seen[0].time_unix_ns, 0);
+  EXPECT_EQ(seen[0].measurements, Json::object());
+  EXPECT_EQ(seen[0].metadata,
+            (Json{{"operation", "op"}, {"principal", "alice"}, {"request_id", "req-1"}}));
+  EXPECT_EQ(seen[1].seq, stop);
+  EXPECT_EQ(seen[1].name, "arsenal.operation.stop");
+  EXPECT_LE(seen[0].time_unix_ns, seen[1].time_unix_ns);
+  EXPECT_EQ(seen[1].measurements, (Json{{"duration_us", 42}}));
+  EXPECT_EQ(seen[1].metadata, (Json{{"operation", "op"},
+                                    {"principal", "alice"},
+                                    {"request_id", "req-1"},
+                                    {"outcome", "ok"}}));
+  // Replay builds the same events.
+  auto replay = bus.Since(0);
+  ASSERT_EQ(replay.events.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) EXPECT_EQ(replay.events[i].ToJson(), seen[i].ToJson());
+}
+
+TEST(EventBusTest, OperationEventsKeepLongStrings) {
+  EventBus bus;
+  std::vector<Event> seen;
+  bus.Attach("", [&](const Event& e) { seen.push_back(e); });
+  // Around and well past the length kept inline.
+  for (size_t len : {0u, 1u, 46u, 47u, 48u, 300u}) {
+    const std::string text(len, 'x');
+    bus.EmitOperation({.kind = OpKind::kStop,
+                       .operation = text,
+                       .principal = text + "p",
+                       .request_id = "r" + text,
+                       .outcome = text + "." + text,
+                       .duration_us = static_cast<int64_t>(len)});
+  }
+  bus.Flush();
+  ASSERT_EQ(seen.size(), 6u);
+  auto replay = bus.Since(0);
+  ASSERT_EQ(replay.events.size(), 6u);
+  size_t i = 0;
+  for (size_t len : {0u, 1u, 46u, 47u, 48u, 300u}) {
+    const std::string text(len, 'x');
+    for (const Event* e : {&seen[i], &replay.events[i]}) {
+      EXPECT_EQ(e->metadata["operation"], text);
+      EXPECT_EQ(e->metadata["principal"], text + "p");
+      EXPECT_EQ(e->metadata["request_id"], "r" + text);
+      EXPECT_EQ(e->metadata["outcome"], text + "." + text);
+      EXPECT_EQ(e->measurements["duration_us"], len);
+    }
+    ++i;
+  }
+}
+
+TEST(EventBusTest, OperationAndOtherEventsShareOneOrder) {
+  EventBus bus;
+  std::vector<std::string> all;
+  std::vector<std::string> stops;
+  bus.Attach("", [&](const Event& e) { all.push_back(e.name); });
+  bus.Attach("arsenal.operation.stop", [&](const Event& e) { stops.push_back(e.name); });
+  bus.EmitOperation({.kind = OpKind::kStart, .operation = "a"});
+  bus.Emit("process.exit");
+  bus.EmitOperation({.kind = OpKind::kStop, .operation = "a", .outcome = "ok"});
+  bus.Emit("arsenal.operation.exception");
+  bus.Flush();
+  EXPECT_EQ(all,
+            (std::vector<std::string>{"arsenal.operation.start", "process.exit",
+                                      "arsenal.operation.stop", "arsenal.operation.exception"}));
+  EXPECT_EQ(stops, std::vector<std::string>{"arsenal.operation.stop"});
+  auto ops = bus.Since(0, "arsenal.operation");
+  ASSERT_EQ(ops.events.size(), 3u);
+  EXPECT_EQ(ops.events[0].seq, 1u);
+  EXPECT_EQ(ops.events[1].seq, 3u);
+  EXPECT_EQ(ops.events[2].seq, 4u);
+}
+
+TEST(EventBusTest, FailingHandlerOfOperationEventsIsCounted) {
+  EventBus bus;
+  int good = 0;
+  bus.Attach(
+      "arsenal.operation", [](const Event&) { throw std::runtime_error("boom"); }, "bad");
+  bus.Attach(
+      "arsenal.operation", [&](const Event& e) { good += e.metadata["operation"] == "a"; }, "good");
+  bus.EmitOperation({.kind = OpKind::kStart, .operation = "a"});
+  bus.EmitOperation({.kind = OpKind::kStop, .operation = "a", .outcome = "ok"});
+  bus.Flush();
+  EXPECT_EQ(good, 2);
+  EXPECT_EQ(bus.stats().failures_by_handler["bad"], 2u);
+}
+
+TEST(EventBusTest, RetentionRingWrapsAround) {
+  EventBus bus(EventBus::Options{.queue_capacity = 100, .retain = 3});
+  for (int i = 0; i < 10; ++i) {
+    if (i % 2) {
+      bus.Emit("x", {{"i", i}});
+    } else {
+      bus.EmitOperation({.kind = OpKind::kStart, .operation = std::to_string(i)});
+    }
+    bus.Flush();  // one batch per event, so the ring overwrites one slot at a time
+  }
+  auto replay = bus.Since(0);
+  ASSERT_TRUE(replay.gap_from.has_value());
+  EXPECT_EQ(*replay.gap_from, 1u);
+  EXPECT_EQ(replay.gap_to, 7u);
+  ASSERT_EQ(replay.events.size(), 3u);
+  EXPECT_EQ(replay.events[0].seq, 8u);
+  EXPECT_EQ(replay.events[0].measurements["i"], 7);
+  EXPECT_EQ(replay.events[1].metadata["operation"], "8");
+  EXPECT_EQ(replay.events[2].seq, 10u);
+  auto tail = bus.Since(8);
+  EXPECT_FALSE(tail.gap_from.has_value());
+  ASSERT_EQ(tail.events.size(), 2u);
+  EXPECT_EQ(tail.events[0].seq, 9u);
+}
+
+TEST(EventBusTest, BatchLargerThanRetentionKeepsItsTail) {
+  EventBus bus(EventBus::Options{.queue_capacity = 100, .retain = 5});
+  std::atomic<bool> running{false};
+  std::atomic<bool> release{false};
+  bus.Attach("x", [&](const Event&) {
+    running = true;
+    while (!release.load()) std::this_thread::yield();
+  });
+  bus.Emit("x");
+  while (!running.load()) std::this_thread::yield();
+  // The dispatcher is stuck on event 1: the next 20 queue up and are delivered as one batch.
+  for (int i = 0; i < 20; ++i) bus.EmitOperation({.kind = OpKind::kStart});
+  release = true;
+  bus.Flush();
+  auto replay = bus.Since(0);
+  ASSERT_TRUE(replay.gap_from.has_value());
+  EXPECT_EQ(replay.gap_to, 16u);
+  ASSERT_EQ(replay.events.size(), 5u);
+  EXPECT_EQ(replay.events.front().seq, 17u);
+  EXPECT_EQ(replay.events.back().seq, 21u);
+}
+
+TEST(EventBusTest, NoRetentionReportsEverythingAsAGap) {
+  EventBus bus(EventBus::Options{.queue_capacity = 100, .retain = 0});
+  int delivered = 0;
+  bus.Attach("", [&](const Event&) { ++delivered; });
+  for (int i = 0; i < 3; ++i) bus.EmitOperation({.kind = OpKind::kStart});
+  bus.Flush();
+  EXPECT_EQ(delivered, 3);
+  auto replay = bus.Since(0);
+  EXPECT_TRUE(replay.events.empty());
+  ASSERT_TRUE(replay.gap_from.has_value());
+  EXPECT_EQ(*replay.gap_from, 1u);
+  EXPECT_EQ(replay.gap_to, 3u);
+  EXPECT_FALSE(bus.Since(3).gap_from.has_value());
+}
+
+TEST(EventBusTest, OverflowOfOperationEventsIsAccountedFor) {
+  // A queue of 0 behaves as a queue of 1; every event is delivered or reported missed.
+  EventBus bus(EventBus::Options{.queue_capacity = 0, .retain = 100});
+  std::atomic<bool> release{false};
+  uint64_t delivered = 0;
+  uint64_t missed = 0;
+  bus.Attach("", [&](const Event& e) {
+    while (!release.load()) std::this_thread::yield();
+    if (e.name == "arsenal.bus.gap") {
+      missed += e.measurements["missed"].get<uint64_t>();
+    } else {
+      ++delivered;
+    }
+  });
+  for (int i = 0; i < 40; ++i) {
+    bus.EmitOperation({.kind = OpKind::kStop, .operation = "op", .outcome = "ok"});
+  }
+  release = true;
+  bus.Flush();
+  EXPECT_GT(bus.stats().dropped, 0u);
+  EXPECT_EQ(missed, bus.stats().dropped);
+  EXPECT_EQ(delivered + missed, 40u);
+}
+
 }  // namespace
 }  // namespace arsenal

@@ -15,17 +15,25 @@
 //    {from_seq, to_seq, missed}: subscribers learn what they missed instead of silently losing it.
 //  - The last `retain` events are kept for Since(), so stream clients can resume from a sequence
 //    number and are told explicitly when the events they ask for are no longer retained.
+//
+// Cost: Emit() takes one short lock, copies the event into a queue slot and, only when the
+// dispatcher is asleep, wakes it. EmitOperation() is the engine's per-call fast path: it carries
+// the few strings of an operation start/stop event inline and builds no JSON at all; the
+// dispatcher builds the Event (measurements, metadata) only when a handler matches its name, and
+// Since() only for the events it returns. Either way handlers and readers see the same Event as
+// if it had been emitted with Emit(). Retention is a ring of `retain` slots reused in place.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -72,6 +80,26 @@ class EventBus {
   uint64_t Emit(std::string name, Json measurements = Json::object(),
                 Json metadata = Json::object());
 
+  // The start or stop of one operation call, as Engine::Execute emits it. Handlers and Since()
+  // see exactly what this Emit() would have produced:
+  //   kStart: "arsenal.operation.start", measurements {},
+  //           metadata {operation, principal, request_id}
+  //   kStop:  "arsenal.operation.stop", measurements {duration_us},
+  //           metadata {operation, principal, request_id, outcome}
+  // The views are copied before EmitOperation returns. Same ordering, sequence numbers and
+  // overflow behaviour as Emit(); no JSON is built on the caller's thread.
+  struct OperationEvent {
+    enum class Kind : uint8_t { kStart, kStop };
+    Kind kind = Kind::kStart;
+    std::string_view operation;
+    std::string_view principal;
+    std::string_view request_id;
+    std::string_view outcome;  // kStop only
+    int64_t duration_us = 0;   // kStop only
+    int64_t time_unix_ns = 0;  // the event's time stamp; 0: now
+  };
+  uint64_t EmitOperation(const OperationEvent& event);
+
   // Blocks until every event emitted before the call has been delivered.
   void Flush();
 
@@ -100,15 +128,25 @@ class EventBus {
     Handler handler;
     uint64_t failures = 0;
   };
+  struct Record;  // a queued or retained event in compact form (event_bus.cc)
+
+  // Appends a slot to the queue under mu_ (dropping the oldest undelivered event when full) and
+  // returns it with its sequence number and time stamped; `wake` tells the caller to notify.
+  Record& AppendLocked(bool& wake);
   void Run();
-  void Deliver(const Event& event);
+  void Deliver(const Record& record);
+  void Retain(std::vector<Record>& batch, size_t from);
+  void ReportFailure(Subscription& sub, std::string_view event_name, const char* what);
 
   const Options options_;
-  mutable std::mutex mu_;  // queue_, retained_, counters
+  mutable std::mutex mu_;  // queue_, counters, dispatcher state
   std::condition_variable cv_;
   std::condition_variable drained_cv_;
-  std::deque<Event> queue_;
-  std::deque<Event> retained_;
+  // Undelivered events are queue_[queue_head_..]; slots before the head were dropped on overflow.
+  // The dispatcher swaps the whole vector for its (empty) batch vector, so both keep their
+  // capacity and a steady stream of events allocates nothing.
+  std::vector<Record> queue_;
+  size_t queue_head_ = 0;
   uint64_t next_seq_ = 1;
   uint64_t delivered_seq_ = 0;
   uint64_t dropped_ = 0;
@@ -119,6 +157,12 @@ class EventBus {
   // on a busy machine, a context switch), so a burst of events costs one wake-up, not one each.
   bool dispatcher_idle_ = false;
   size_t flush_waiters_ = 0;  // callers blocked in Flush(), told after each delivered batch
+
+  // Retention has its own lock so that Since() never holds up an emitter.
+  mutable std::mutex retain_mu_;
+  std::vector<Record> ring_;  // up to options_.retain slots, oldest at ring_start_
+  size_t ring_start_ = 0;
+  uint64_t retained_through_ = 0;  // highest sequence number that went through retention
 
   mutable std::mutex handlers_mu_;  // held while delivering, so Detach waits for a running handler
   std::vector<Subscription> handlers_;

@@ -32,6 +32,12 @@ class Store {
   // Runs one statement with `binds` (positional ?1..?N).
   Status Run(std::string_view sql, const std::vector<Json>& binds = {});
   Result<std::vector<Json>> Query(std::string_view sql, const std::vector<Json>& binds = {});
+  // Runs one statement `times` times, preparing it once: before run i, `binds(i, values)` fills
+  // the positional parameters (`values` arrives empty). For bulk writes, where parsing the
+  // statement again for every row would cost more than running it. Stops at the first failure;
+  // wrap it in Transaction() to make the runs all-or-nothing.
+  Status RunEach(std::string_view sql, size_t times,
+                 const std::function<void(size_t i, std::vector<Json>& values)>& binds);
   // Runs `body` inside BEGIN/COMMIT; rolls back when it fails. Not reentrant.
   Status Transaction(const std::function<Status(Store&)>& body);
   // Applies `sql` once per (component, version).
