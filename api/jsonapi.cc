@@ -20,27 +20,29 @@ std::optional<std::string> CollectionKey(const Json& result) {
   return only.key();
 }
 
-Json ToResource(const Json& item, const std::string& type, const std::string& synthetic_id,
+// Takes `item` by value so callers that own the result move each element in: a page of a list is
+// then built without copying its items.
+Json ToResource(Json item, const std::string& type, const std::string& synthetic_id,
                 const std::string& item_self_prefix) {
   Json resource = {{"type", type}};
   Json meta = Json::object();
   Json attributes;
   if (!item.is_object()) {
-    attributes = {{"value", item}};
+    attributes = {{"value", std::move(item)}};
     resource["id"] = synthetic_id;
     meta["id_source"] = "synthetic";
     meta["scalar"] = true;
   } else {
-    attributes = item;
-    if (auto id = item.find("id"); id != item.end()) {
+    attributes = std::move(item);
+    if (auto id = attributes.find("id"); id != attributes.end()) {
       if (id->is_string()) {
-        resource["id"] = *id;
+        resource["id"] = std::move(*id);
       } else {
         resource["id"] = id->dump();
-        meta["original_id"] = *id;
+        meta["original_id"] = std::move(*id);
       }
-      attributes.erase("id");
-    } else if (auto name = item.find("name"); name != item.end() && name->is_string()) {
+      attributes.erase(id);
+    } else if (auto name = attributes.find("name"); name != attributes.end() && name->is_string()) {
       resource["id"] = *name;
       meta["id_source"] = "name";
     } else {
@@ -48,14 +50,14 @@ Json ToResource(const Json& item, const std::string& type, const std::string& sy
       meta["id_source"] = "synthetic";
     }
     if (auto t = attributes.find("type"); t != attributes.end()) {
-      meta["original_type"] = *t;
-      attributes.erase("type");
+      meta["original_type"] = std::move(*t);
+      attributes.erase(t);
     }
   }
   resource["attributes"] = std::move(attributes);
   if (!meta.empty()) resource["meta"] = std::move(meta);
   if (!item_self_prefix.empty()) {
-    resource["links"] = {{"self", item_self_prefix + resource["id"].get<std::string>()}};
+    resource["links"] = {{"self", item_self_prefix + resource["id"].get_ref<const std::string&>()}};
   }
   return resource;
 }
@@ -105,32 +107,38 @@ std::string CategoryTitle(ErrorCategory category) {
   return "Error";
 }
 
-Json ResultDocument(const Json& result, const DocumentContext& ctx) {
+Json ResultDocument(Json&& result, const DocumentContext& ctx) {
   Json doc = Json::object();
   Json meta = {{"operation", ctx.operation}, {"request_id", ctx.request_id}};
   Json links = Json::object();
   if (!ctx.self.empty()) links["self"] = ctx.self;
   if (auto key = CollectionKey(result)) {
     Json data = Json::array();
+    auto items = result.find(*key);
+    data.get_ref<Json::array_t&>().reserve(items->size());
     size_t index = 0;
-    for (const auto& item : result[*key]) {
-      data.push_back(ToResource(item, ctx.type, ctx.request_id + "-" + std::to_string(index++),
+    for (auto& item : *items) {
+      data.push_back(ToResource(std::move(item), ctx.type,
+                                ctx.request_id + "-" + std::to_string(index++),
                                 ctx.item_self_prefix));
     }
     doc["data"] = std::move(data);
-    Json rest = result;
-    rest.erase(*key);
+    result.erase(items);
     meta["collection"] = *key;
-    meta["result"] = std::move(rest);
+    meta["result"] = std::move(result);
     if (ctx.next) links["next"] = *ctx.next;
     if (ctx.prev) links["prev"] = *ctx.prev;
   } else {
-    doc["data"] = ToResource(result, ctx.type, ctx.request_id, "");
+    doc["data"] = ToResource(std::move(result), ctx.type, ctx.request_id, "");
   }
   if (!links.empty()) doc["links"] = std::move(links);
   doc["meta"] = std::move(meta);
   doc["jsonapi"] = {{"version", "1.1"}};
   return doc;
+}
+
+Json ResultDocument(const Json& result, const DocumentContext& ctx) {
+  return ResultDocument(Json(result), ctx);
 }
 
 Result<Json> DecodeResult(const Json& document) {

@@ -192,7 +192,10 @@ Result<Router::Target> ParseTarget(const std::string& target);
 }  // namespace
 
 Router::Router(Engine& engine, RouterOptions options)
-    : engine_(engine), options_(options), metrics_(engine.Service<Metrics>()) {}
+    : engine_(engine),
+      options_(options),
+      metrics_(engine.Service<Metrics>()),
+      keys_(engine.Service<ApiKeys>()) {}
 
 Router::~Router() = default;
 
@@ -263,7 +266,7 @@ Result<Principal> Router::Authenticate(const HttpRequest& request) {
   }
   std::string key = auth.substr(kBearer.size());
   while (!key.empty() && key.back() == ' ') key.pop_back();
-  return engine_.Service<ApiKeys>().Authenticate(key);
+  return keys_.Authenticate(key);
 }
 
 std::optional<HttpResponse> Router::RateLimit(const Principal& principal,
@@ -577,22 +580,20 @@ HttpResponse Router::Handle(const HttpRequest& request) {
                                    .request_id = request_id,
                                    .self = target->path};
       HttpResponse r;
-      r.body = jsonapi::ResultDocument(*result, ctx)
+      r.body = jsonapi::ResultDocument(std::move(*result), ctx)
                    .dump(-1, ' ', false, Json::error_handler_t::replace);
       return finish(r);
     } else {
+      // Match on the segments first; the params map is built only for the route chosen.
+      auto is_param = [](const std::string& t) {
+        return t.size() > 2 && t.front() == '{' && t.back() == '}';
+      };
       for (const auto& r : table->routes) {
         if (r.segments.size() != segs.size()) continue;
-        std::map<std::string, std::string> params;
         bool match = true;
         for (size_t i = 0; i < segs.size() && match; ++i) {
           const std::string& t = r.segments[i];
-          if (t.size() > 2 && t.front() == '{' && t.back() == '}') {
-            if (segs[i].empty()) match = false;
-            params[t.substr(1, t.size() - 2)] = segs[i];
-          } else {
-            match = t == segs[i];
-          }
+          match = is_param(t) ? !segs[i].empty() : t == segs[i];
         }
         if (!match) continue;
         if (r.method != request.method) {
@@ -601,7 +602,10 @@ HttpResponse Router::Handle(const HttpRequest& request) {
           continue;
         }
         route = &r;
-        path_params = std::move(params);
+        for (size_t i = 0; i < segs.size(); ++i) {
+          const std::string& t = r.segments[i];
+          if (is_param(t)) path_params[t.substr(1, t.size() - 2)] = segs[i];
+        }
         break;
       }
     }
@@ -754,7 +758,7 @@ HttpResponse Router::HandleOperation(const HttpRequest& request, const Target& t
       }
     }
   }
-  Json doc = jsonapi::ResultDocument(*result, ctx);
+  Json doc = jsonapi::ResultDocument(std::move(*result), ctx);
   jsonapi::ApplySparseFieldsets(doc, fieldsets);
   HttpResponse r;
   r.body = doc.dump(-1, ' ', false, Json::error_handler_t::replace);

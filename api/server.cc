@@ -89,10 +89,18 @@ std::string EndpointText(const tcp::endpoint& ep) {
 }
 
 // Per-connection state shared by the serving coroutine, its watchdog and Stop().
+//
+// The deadline moves three times per request (read, handle, write). Re-arming the timer each time
+// would cancel the watchdog's wait and resume it on every move, so the timer is only moved
+// earlier: a later deadline is just recorded, and the watchdog, woken at the armed time, sleeps
+// again until the current deadline. Under steady keep-alive traffic the timer is touched about
+// once per read timeout instead of three times per request.
 struct Connection {
-  explicit Connection(asio::any_io_executor ex) : timer(ex), deadline(Clock::time_point::max()) {}
+  explicit Connection(asio::any_io_executor ex)
+      : timer(ex), deadline(Clock::time_point::max()), armed(Clock::time_point::max()) {}
   asio::steady_timer timer;
   Clock::time_point deadline;
+  Clock::time_point armed;  // when `timer` expires; never later than `deadline` must be noticed
   bool timed_out = false;
   bool busy = false;
   bool done = false;
@@ -101,27 +109,33 @@ struct Connection {
 
   void SetDeadline(Clock::time_point t) {
     deadline = t;
-    timer.expires_at(t);
+    if (t < armed) {
+      armed = t;
+      timer.expires_at(t);  // wakes the watchdog, which waits again for `armed`
+    }
   }
 };
 
-HttpRequest ToRequest(const http::request<http::string_body>& req, const std::string& remote) {
+// Moves the body out of `req` (the caller needs only its start line and headers afterwards).
+HttpRequest ToRequest(http::request<http::string_body>& req, const std::string& remote) {
   HttpRequest out;
   out.method = std::string(req.method_string());
   out.target = std::string(req.target());
   for (const auto& field : req) {
     std::string name(field.name_string());
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    auto [it, inserted] = out.headers.try_emplace(name, std::string(field.value()));
-    if (!inserted) it->second += ", " + std::string(field.value());
+    auto [it, inserted] = out.headers.try_emplace(std::move(name), field.value());
+    if (!inserted) {
+      it->second += ", ";
+      it->second += field.value();
+    }
   }
-  out.body = req.body();
+  out.body = std::move(req.body());
   out.remote = remote;
   return out;
 }
 
-http::response<http::string_body> ToResponse(const HttpResponse& r, unsigned version,
-                                             bool keep_alive) {
+http::response<http::string_body> ToResponse(HttpResponse&& r, unsigned version, bool keep_alive) {
   http::response<http::string_body> res{static_cast<http::status>(r.status), version};
   res.set(http::field::server, "arsenal");
   res.set(http::field::content_type, r.content_type);
@@ -129,7 +143,7 @@ http::response<http::string_body> ToResponse(const HttpResponse& r, unsigned ver
   res.set("X-Content-Type-Options", "nosniff");
   for (const auto& [k, v] : r.headers) res.insert(k, v);
   res.keep_alive(keep_alive);
-  res.body() = r.body;
+  res.body() = std::move(r.body);
   res.prepare_payload();
   return res;
 }
@@ -188,7 +202,9 @@ struct Server::Impl {
 
   std::mutex mu;
   std::condition_variable cv;
-  bool stopping = false;
+  // Written under `mu` (so Accept cannot register a connection Stop() no longer sees); read
+  // without it on each request.
+  std::atomic<bool> stopping{false};
   bool stopped = false;
   uint64_t next_conn = 0;
   std::map<uint64_t,
@@ -206,7 +222,8 @@ struct Server::Impl {
 
 asio::awaitable<void> Server::Impl::Watchdog(std::shared_ptr<Connection> conn) {
   while (!conn->done) {
-    conn->timer.expires_at(conn->deadline);
+    conn->armed = conn->deadline;
+    conn->timer.expires_at(conn->armed);
     co_await conn->timer.async_wait(kTuple);
     if (conn->done) break;
     if (conn->deadline <= Clock::now()) {
@@ -288,10 +305,7 @@ asio::awaitable<void> Server::Impl::Serve(Stream stream, std::shared_ptr<Connect
   beast::flat_buffer buffer(kHeaderLimit + options.body_limit + 1024);
   boost::system::error_code ignored_close_ec;
   for (;;) {
-    {
-      std::lock_guard lock(mu);
-      if (stopping) break;
-    }
+    if (stopping.load(std::memory_order_relaxed)) break;
     http::request_parser<http::string_body> parser;
     parser.header_limit(kHeaderLimit);
     parser.body_limit(options.body_limit);
@@ -323,7 +337,7 @@ asio::awaitable<void> Server::Impl::Serve(Stream stream, std::shared_ptr<Connect
       }
       conn->timed_out = false;
       conn->SetDeadline(Clock::now() + timeout);
-      auto res = ToResponse(error, 11, false);
+      auto res = ToResponse(std::move(error), 11, false);
       auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
       if (!wec) {
         // Lingering close: stop sending, then drain what the client is still sending (bounded),
@@ -347,7 +361,7 @@ asio::awaitable<void> Server::Impl::Serve(Stream stream, std::shared_ptr<Connect
     if (websocket::is_upgrade(req) && req.target().starts_with("/api/v1/stream")) {
       auto auth = router.AuthorizeStream(ToRequest(req, remote));
       if (auto* refused = std::get_if<HttpResponse>(&auth)) {
-        auto res = ToResponse(*refused, req.version(), false);
+        auto res = ToResponse(std::move(*refused), req.version(), false);
         conn->SetDeadline(Clock::now() + timeout);
         co_await http::async_write(stream, res, kTuple);
         break;
@@ -366,12 +380,8 @@ asio::awaitable<void> Server::Impl::Serve(Stream stream, std::shared_ptr<Connect
         [this, &hreq]() -> asio::awaitable<HttpResponse> { co_return router.Handle(hreq); },
         asio::use_awaitable);
     conn->busy = false;
-    bool keep_alive = req.keep_alive();
-    {
-      std::lock_guard lock(mu);
-      if (stopping) keep_alive = false;
-    }
-    auto res = ToResponse(hres, req.version(), keep_alive);
+    const bool keep_alive = req.keep_alive() && !stopping.load(std::memory_order_relaxed);
+    auto res = ToResponse(std::move(hres), req.version(), keep_alive);
     if (req.method() == http::verb::head) res.body().clear();
     conn->SetDeadline(Clock::now() + timeout);
     auto [wec, wbytes] = co_await http::async_write(stream, res, kTuple);
@@ -456,10 +466,7 @@ asio::awaitable<void> Server::Impl::ServeWebSocket(Stream stream, std::shared_pt
 
   beast::flat_buffer buffer;
   for (;;) {
-    {
-      std::lock_guard lock(mu);
-      if (stopping) break;
-    }
+    if (stopping.load(std::memory_order_relaxed)) break;
     auto [rec, n] = co_await ws.async_read(buffer, kTuple);
     if (rec || shared->closed) break;
     const std::string text = beast::buffers_to_string(buffer.data());

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <array>
+#include <chrono>
 #include <memory>
 
 #include "arsenal/base/log.h"
@@ -72,6 +73,8 @@ std::string Hex(const Sha256& digest) {
 // are freed).
 constexpr size_t kChunkEntries = 128;
 constexpr size_t kSpareChunks = 16;
+// How long the writer waits for more entries after a batch before it sleeps (see audit.h).
+constexpr std::chrono::milliseconds kBatchWindow{2};
 
 // Rows per INSERT statement for a full group; the rest of a batch goes one row per statement.
 // Both statements are prepared once per batch and run many times. A multi-row INSERT also updates
@@ -179,20 +182,31 @@ void AuditLog::Enqueue(Pending&& pending) {
 Status AuditLog::Flush() {
   std::unique_lock lock(mu_);
   const uint64_t target = enqueued_;
+  ++flush_waiters_;
   cv_.notify_one();
   flushed_cv_.wait(lock, [&] { return written_ >= target; });
+  --flush_waiters_;
   return last_error_;
 }
 
 void AuditLog::Run() {
   std::vector<std::unique_ptr<Chunk>> batch;
   std::vector<const Pending*> rows;
+  bool wrote = false;
   std::unique_lock lock(mu_);
   while (true) {
-    writer_idle_ = true;
-    cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    writer_idle_ = false;
-    if (queue_.empty() && stopping_) return;
+    if (wrote) {
+      // The batch window: Record sees writer_idle_ false and does not notify.
+      cv_.wait_for(lock, kBatchWindow, [&] { return stopping_ || flush_waiters_ > 0; });
+    }
+    if (queue_.empty()) {
+      if (stopping_) return;
+      writer_idle_ = true;
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      writer_idle_ = false;
+      if (queue_.empty()) return;  // stopping, nothing left
+    }
+    wrote = true;
     batch.swap(queue_);
     lock.unlock();
     rows.clear();

@@ -176,18 +176,27 @@ void EventBus::Flush() {
   std::unique_lock lock(mu_);
   const uint64_t target = next_seq_ - 1;
   ++flush_waiters_;
+  cv_.notify_one();  // ends a batch window early
   drained_cv_.wait(lock, [&] { return delivered_seq_ >= target; });
   --flush_waiters_;
 }
 
 void EventBus::Run() {
   std::vector<Record> batch;
+  bool delivered = false;
   std::unique_lock lock(mu_);
   while (true) {
-    dispatcher_idle_ = true;
-    cv_.wait(lock, [&] { return stopping_ || queue_.size() > queue_head_; });
-    dispatcher_idle_ = false;
-    if (queue_.size() == queue_head_ && stopping_) return;
+    if (delivered && options_.batch_window.count() > 0) {
+      // The batch window: emitters see dispatcher_idle_ false and do not notify.
+      cv_.wait_for(lock, options_.batch_window, [&] { return stopping_ || flush_waiters_ > 0; });
+    }
+    if (queue_.size() == queue_head_) {
+      if (stopping_) return;
+      dispatcher_idle_ = true;
+      cv_.wait(lock, [&] { return stopping_ || queue_.size() > queue_head_; });
+      dispatcher_idle_ = false;
+      if (queue_.size() == queue_head_) return;  // stopping, nothing left
+    }
     std::optional<Record> gap;
     if (pending_gap_from_ != 0) {
       gap.emplace();
@@ -213,6 +222,7 @@ void EventBus::Run() {
     batch.clear();
     lock.lock();
     delivered_seq_ = last;
+    delivered = true;
     if (flush_waiters_ > 0) drained_cv_.notify_all();
   }
 }

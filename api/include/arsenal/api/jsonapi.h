@@ -43,6 +43,8 @@ struct DocumentContext {
 };
 
 Json ResultDocument(const Json& result, const DocumentContext& ctx);
+// The same document, built by moving the result's parts (no copy of a collection's items).
+Json ResultDocument(Json&& result, const DocumentContext& ctx);
 // The operation's result back from a document made by ResultDocument.
 Result<Json> DecodeResult(const Json& document);
 

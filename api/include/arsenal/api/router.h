@@ -41,6 +41,10 @@
 #include "arsenal/base/result.h"
 #include "arsenal/engine/engine.h"
 
+namespace arsenal {
+class ApiKeys;
+}
+
 namespace arsenal::api {
 
 struct HttpRequest {
@@ -102,6 +106,7 @@ class Router {
   Engine& engine_;
   RouterOptions options_;
   Metrics& metrics_;
+  ApiKeys& keys_;
   std::mutex table_mu_;
   std::shared_ptr<const Table> table_;
   struct Bucket {

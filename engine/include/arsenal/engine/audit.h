@@ -1,8 +1,10 @@
 // AuditLog: who ran which operation, with what (a digest of the params), and how it ended.
 //
 // Record() never touches the disk on the caller's thread: entries are queued and a writer thread
-// inserts them into the Store in batches (one transaction per batch). Flush() waits until
-// everything recorded so far is durable in the database. Params are stored only as a SHA-256
+// inserts them into the Store in batches (one transaction per batch). After a batch the writer
+// waits a few milliseconds for more entries before it sleeps, so a steady stream of calls neither
+// wakes it per entry nor commits per entry. Flush() waits until everything recorded so far is
+// durable in the database (and ends that wait early). Params are stored only as a SHA-256
 // digest of their canonical JSON so secrets passed as params never reach the audit table.
 //
 // Ordering and durability: entries are written in the order Record/RecordCall were called (per
@@ -97,6 +99,7 @@ class AuditLog {
   Status last_error_;
   bool stopping_ = false;
   bool writer_idle_ = false;  // Record wakes the writer only when it sleeps (one wake per burst)
+  size_t flush_waiters_ = 0;  // callers in Flush(), who end the writer's batch window early
   std::thread writer_;
 };
 
