@@ -107,6 +107,7 @@ Json OperationObject(const Operation& op) {
             {"tags", {op.family}},
             {"x-arsenal-permission", op.permission},
             {"x-arsenal-idempotent", op.idempotent},
+            {"x-arsenal-nonblocking", op.nonblocking},
             {"security", Json::array({{{"bearer", Json::array()}}})}};
   if (!op.description.empty()) o["description"] = op.description;
   const bool query = op.http_method == "GET" || op.http_method == "DELETE";

@@ -90,6 +90,7 @@ std::string BuildReferenceMarkdown(const Registry& registry,
       }
       out << "\n- Permission: `" << op->permission << "`\n";
       out << "- Idempotent: " << (op->idempotent ? "yes" : "no") << "\n";
+      if (op->nonblocking) out << "- Nonblocking: runs on the API server's I/O thread\n";
       out << "- Batch compensation: "
           << (op->compensation ? "`" + op->compensation->operation + "`"
                                : std::string("none (cannot be part of a batch)"))

@@ -172,6 +172,7 @@ struct Router::Route {
   std::string type;
   std::string item_self_prefix;  // for collection routes with a GET .../{id} sibling
   int literal_count = 0;
+  bool nonblocking = false;  // Operation::nonblocking
 };
 
 struct Router::Table {
@@ -188,6 +189,20 @@ struct Router::Target {
 namespace {
 
 Result<Router::Target> ParseTarget(const std::string& target);
+
+bool IsParam(const std::string& segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+// Whether a route's segments ("{x}" for a param) match a request path's (a param matches any
+// non-empty segment).
+bool SegmentsMatch(const std::vector<std::string>& route, const std::vector<std::string>& path) {
+  if (route.size() != path.size()) return false;
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (IsParam(route[i]) ? path[i].empty() : route[i] != path[i]) return false;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -211,6 +226,7 @@ std::shared_ptr<const Router::Table> Router::CurrentTable() {
     r.method = op.http_method;
     r.path_template = op.http_path;
     r.operation = op.name;
+    r.nonblocking = op.nonblocking;
     auto parts = Split(op.http_path, '/');
     for (size_t i = 1; i < parts.size(); ++i) {
       r.segments.push_back(parts[i]);
@@ -234,6 +250,17 @@ std::shared_ptr<const Router::Table> Router::CurrentTable() {
   });
   table_ = table;
   return table_;
+}
+
+bool Router::RunsInline(const HttpRequest& request) {
+  if (request.method != "GET") return false;
+  auto target = ParseTarget(request.target);
+  if (!target) return false;
+  auto table = CurrentTable();
+  for (const auto& r : table->routes) {
+    if (r.method == "GET" && SegmentsMatch(r.segments, target->segments)) return r.nonblocking;
+  }
+  return false;
 }
 
 HttpResponse Router::ErrorResponse(const Error& error, const std::string& request_id, int status) {
@@ -585,17 +612,8 @@ HttpResponse Router::Handle(const HttpRequest& request) {
       return finish(r);
     } else {
       // Match on the segments first; the params map is built only for the route chosen.
-      auto is_param = [](const std::string& t) {
-        return t.size() > 2 && t.front() == '{' && t.back() == '}';
-      };
       for (const auto& r : table->routes) {
-        if (r.segments.size() != segs.size()) continue;
-        bool match = true;
-        for (size_t i = 0; i < segs.size() && match; ++i) {
-          const std::string& t = r.segments[i];
-          match = is_param(t) ? !segs[i].empty() : t == segs[i];
-        }
-        if (!match) continue;
+        if (!SegmentsMatch(r.segments, segs)) continue;
         if (r.method != request.method) {
           if (allow.find(r.method) == std::string::npos)
             allow += (allow.empty() ? "" : ", ") + r.method;
@@ -604,7 +622,7 @@ HttpResponse Router::Handle(const HttpRequest& request) {
         route = &r;
         for (size_t i = 0; i < segs.size(); ++i) {
           const std::string& t = r.segments[i];
-          if (is_param(t)) path_params[t.substr(1, t.size() - 2)] = segs[i];
+          if (IsParam(t)) path_params[t.substr(1, t.size() - 2)] = segs[i];
         }
         break;
       }

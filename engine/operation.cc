@@ -28,6 +28,7 @@ Json DescribeOperation(const Operation& op) {
             {"permission", op.permission},
             {"http", {{"method", op.http_method}, {"path", op.http_path}}},
             {"idempotent", op.idempotent},
+            {"nonblocking", op.nonblocking},
             {"examples", op.examples},
             {"cli", op.cli_command}};
   j["compensation"] = op.compensation ? Json(op.compensation->operation) : Json(nullptr);

@@ -90,25 +90,46 @@ while [ "$created" -lt "$processes" ]; do
 done
 
 export BENCH_PROCESSES=$processes
-run() {  # name, path-or-empty, mode (max|rate)
-  local name=$1 path=$2 mode=$3 out
+run() {  # name, path-or-empty, mode (max|rate)[, base URL]
+  local name=$1 path=$2 mode=$3 url=${4:-$base} out
   export BENCH_PATH=$path
   if [ "$mode" = max ]; then
     unset BENCH_RATE
-    out=$(wrk -t2 -c16 -d"${duration}s" --latency -s "$here/constant_rate.lua" "$base")
+    out=$(wrk -t2 -c16 -d"${duration}s" --latency -s "$here/constant_rate.lua" "$url")
   else
     export BENCH_RATE=$rate BENCH_CONNECTIONS=10
-    out=$(wrk -t2 -c10 -d"${duration}s" --latency -s "$here/constant_rate.lua" "$base")
+    out=$(wrk -t2 -c10 -d"${duration}s" --latency -s "$here/constant_rate.lua" "$url")
   fi
   echo "$out" >"$state/wrk-$name-$mode.out"
   local line
   line=$(echo "$out" | grep '^RESULT' || true)
   [ -n "$line" ] || { echo "$out" >&2; return 1; }
   printf '%-18s %-12s %s\n' "$name" "$mode" "${line#RESULT }"
+  results["$name $mode"]=${line#RESULT }
 }
+declare -A results
+p99() { sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' <<<"${results[$1]}"; }
 echo "arsenald $arsenald, $processes managed processes, wrk ${duration}s per row, loopback"
 printf '%-18s %-12s %s\n' endpoint load result
 run get_process_info "" max
 run get_process_info "" rate
 run list_processes "/api/v1/processes?page%5Bsize%5D=50" max
 run list_processes "/api/v1/processes?page%5Bsize%5D=50" rate
+
+# The machine's floor, in the same run: a trivial node HTTP server with a fixed body of the same
+# size class. The p99 ratios to it separate Arsenal's cost from this machine's wake-up latency.
+if command -v node >/dev/null; then
+  node "$here/baseline_server.js" >"$state/baseline.port" &
+  baseline_pid=$!
+  for _ in $(seq 50); do [ -s "$state/baseline.port" ] && break; sleep 0.1; done
+  if [ -s "$state/baseline.port" ]; then
+    run node_baseline /x max "http://127.0.0.1:$(cat "$state/baseline.port")"
+    run node_baseline /x rate "http://127.0.0.1:$(cat "$state/baseline.port")"
+    for name in get_process_info list_processes; do
+      awk -v n="$name" -v a="$(p99 "$name rate")" -v b="$(p99 "node_baseline rate")" \
+        'BEGIN { if (b > 0) printf "%-18s p99 at the constant rate / node baseline p99: %.2f\n", n, a / b }'
+    done
+  fi
+  kill "$baseline_pid" 2>/dev/null || true
+  wait "$baseline_pid" 2>/dev/null || true
+fi

@@ -31,6 +31,7 @@ Operation Make() {
   op.http_method = "GET";
   op.http_path = "/api/v1/operations/{name}";
   op.idempotent = true;
+  op.nonblocking = true;
   op.examples = {{{"params", {{"name", "list_operations"}}}}};
   op.handler = Handle;
   return op;

@@ -46,6 +46,7 @@ Operation Make() {
   op.http_method = "GET";
   op.http_path = "/api/v1/operations";
   op.idempotent = true;
+  op.nonblocking = true;
   op.examples = {{{"summary", "every operation of the operations family"},
                   {"params", {{"family", "operations"}}}}};
   op.handler = Handle;

@@ -41,6 +41,7 @@ Operation Make() {
   op.http_method = "GET";
   op.http_path = "/api/v1/processes/{id}";
   op.idempotent = true;
+  op.nonblocking = true;
   op.examples = {{{"summary", "a managed process"}, {"params", {{"id", "p-1"}}}},
                  {{"summary", "any host process"}, {"params", {{"id", "host-1"}}}}};
   op.handler = Handle;

@@ -30,6 +30,7 @@ Operation Make() {
   op.http_method = "GET";
   op.http_path = "/api/v1/processes";
   op.idempotent = true;
+  op.nonblocking = true;
   op.examples = {
       {{"summary", "running processes of one supervisor, biggest first"},
        {"params",

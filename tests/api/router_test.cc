@@ -102,6 +102,33 @@ TEST_F(RouterTest, RoutesFollowTheRegistry) {
   EXPECT_EQ(Get("/api/v1/late/x").status, 400);
 }
 
+TEST_F(RouterTest, OnlyGetsOfNonblockingOperationsRunInline) {
+  auto runs_inline = [&](const std::string& method, const std::string& target) {
+    return router_->RunsInline({method, target, {}, "", ""});
+  };
+  EXPECT_TRUE(runs_inline("GET", "/api/v1/processes/p-1"));             // get_process_info
+  EXPECT_TRUE(runs_inline("GET", "/api/v1/processes?page%5Bsize%5D=5"));  // list_processes
+  EXPECT_TRUE(runs_inline("GET", "/api/v1/operations"));
+  EXPECT_FALSE(runs_inline("POST", "/api/v1/processes"));          // start_process
+  EXPECT_FALSE(runs_inline("POST", "/api/v1/processes/p-1/kill"));  // kill_process
+  EXPECT_FALSE(runs_inline("GET", "/api/v1/process-tree"));  // scans every host pid
+  EXPECT_FALSE(runs_inline("GET", "/api/v1/no-such-route"));
+  EXPECT_FALSE(runs_inline("GET", "/api/v1/%zz"));
+
+  Operation op;
+  op.name = "late_inline";
+  op.family = "late";
+  op.summary = "Registered after the router was built";
+  op.permission = "late.read";
+  op.http_method = "GET";
+  op.http_path = "/api/v1/late-inline";
+  op.params_schema = {{"type", "object"}};
+  op.nonblocking = true;
+  op.handler = [](OperationContext&, const Json&) -> Result<Json> { return Json::object(); };
+  ASSERT_TRUE(engine_->registry().Register(op));
+  EXPECT_TRUE(runs_inline("GET", "/api/v1/late-inline"));
+}
+
 TEST_F(RouterTest, OpenApiIsServed) {
   auto r = Get("/api/v1/openapi.json");
   ASSERT_EQ(r.status, 200);

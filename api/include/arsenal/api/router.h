@@ -79,6 +79,11 @@ class Router {
 
   HttpResponse Handle(const HttpRequest& request);
 
+  // Whether Handle(request) may run on the caller's (I/O) thread: true only for a GET whose route
+  // is an Operation::nonblocking operation. Everything else goes to a worker pool so that a slow
+  // operation cannot stall the connections served by the same thread. Costs one route match.
+  bool RunsInline(const HttpRequest& request);
+
   // For the WebSocket upgrade of /api/v1/stream: the principal, or the error response to send
   // instead of upgrading (401, 403 when the key may read no stream topic, 429).
   std::variant<Principal, HttpResponse> AuthorizeStream(const HttpRequest& request);

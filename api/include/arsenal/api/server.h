@@ -3,6 +3,7 @@
 // Start() binds, starts `threads` I/O threads and returns once the socket is listening; the
 // returned Server serves until Stop() or destruction. Requests are handled by Router (router.h);
 // operations run on a separate worker pool, so a slow operation never stalls the I/O threads.
+// Only GETs of operations declared Operation::nonblocking run on the I/O thread itself.
 //
 // Transport rules:
 //  - HTTP/1.1 keep-alive. Requests on one connection are handled strictly in order, one at a time

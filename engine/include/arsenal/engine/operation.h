@@ -65,6 +65,11 @@ struct Operation {
   std::string http_method;  // "GET", "POST", "PUT", "PATCH", "DELETE"
   std::string http_path;    // "/api/v1/sandboxes/{id}"; {x} names a param
   bool idempotent = false;
+  // The handler never waits: not on a child, a lock held across I/O, the network or the disk
+  // (reading /proc or in-memory tables is fine), and returns within microseconds. The API server
+  // then runs a GET of it on its I/O thread instead of handing it to a worker and back. Declaring
+  // a blocking operation nonblocking stalls every connection of that I/O thread while it runs.
+  bool nonblocking = false;
   std::optional<Compensation> compensation;
   Json examples = Json::array();  // [{"params": {...}, "result": {...}, "summary": "..."}]
   // An extra CLI spelling besides `arsenal <name>`, e.g. {"keys", "create"} for
