@@ -50,6 +50,10 @@ function(arsenal_library name)
 endfunction()
 
 # arsenal_test(NAME LIBS...) : one GoogleTest binary from every *_test.cc in the folder.
+# With ARSENAL_UNITY_TESTS the test files are compiled in batches of 8 (each batch instantiates
+# the GoogleTest and JSON templates once instead of once per file): the test binaries were most of
+# a CI build. Test files keep their helpers in anonymous namespaces with names unique per binary.
+option(ARSENAL_UNITY_TESTS "Compile each test binary's files in batches (unity build)" ON)
 function(arsenal_test name)
   file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc)
   if(NOT srcs)
@@ -58,6 +62,9 @@ function(arsenal_test name)
   add_executable(${name} ${srcs})
   target_link_libraries(${name} PRIVATE arsenal_flags ${ARGN} GTest::gmock GTest::gtest_main)
   arsenal_pch(${name} <gtest/gtest.h>)
+  if(ARSENAL_UNITY_TESTS)
+    set_target_properties(${name} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 8)
+  endif()
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
                        PROPERTIES LABELS unit)
 endfunction()

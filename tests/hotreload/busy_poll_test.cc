@@ -12,6 +12,7 @@
 
 #include "arsenal/base/unique_fd.h"
 #include "arsenal/hotreload/plugin_protocol.h"
+#include "hotreload_test_util.h"
 
 namespace arsenal::hotreload::plugin {
 namespace {
@@ -31,11 +32,7 @@ Frame Health(uint32_t id, uint16_t cpu = 0) {
   return frame;
 }
 
-std::string Encoded(const Frame& frame) {
-  std::string out;
-  EncodeFrame(frame, &out);
-  return out;
-}
+using hotreload::testing::Encoded;
 
 Clock::duration ThreadCpuTime() {
   struct timespec ts {};

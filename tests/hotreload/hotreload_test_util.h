@@ -10,8 +10,16 @@
 #include <string>
 
 #include "arsenal/hotreload/module_manager.h"
+#include "arsenal/hotreload/plugin_protocol.h"
 
 namespace arsenal::hotreload::testing {
+
+// A frame as it goes over the wire.
+inline std::string Encoded(const plugin::Frame& frame) {
+  std::string out;
+  plugin::EncodeFrame(frame, &out);
+  return out;
+}
 
 // Lines of /proc/self/maps that mention `needle` (a path or file name).
 inline int MappingsOf(const std::string& needle) {

@@ -35,11 +35,7 @@ Frame Make(FrameType type, std::vector<std::string> fields, uint32_t arg = 0, ui
   return frame;
 }
 
-std::string Encoded(const Frame& frame) {
-  std::string out;
-  EncodeFrame(frame, &out);
-  return out;
-}
+using hotreload::testing::Encoded;
 
 TEST(PluginProtocolTest, EncodesAndDecodesEveryField) {
   Frame frame = Make(FrameType::kCall, {"counter", "incr", std::string("a\0b", 3)}, 42, 9);

@@ -16,7 +16,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string ReadText(const fs::path& path) {
+std::string ReadFileText(const fs::path& path) {
   std::ifstream in(path);
   std::stringstream s;
   s << in.rdbuf();
@@ -64,24 +64,24 @@ TEST_F(FakeCgroupV2Test, CreateWritesEveryLimit) {
   ASSERT_TRUE(cg.has_value()) << cg.error().ToString();
   fs::path dir = root_ / "daemon/sb-1";
   EXPECT_EQ((*cg)->Paths(), std::vector<std::string>{dir.string()});
-  EXPECT_EQ(ReadText(root_ / "daemon/cgroup.subtree_control"), " +memory +pids +cpu +io");
-  EXPECT_EQ(ReadText(dir / "memory.max"), "67108864");
-  EXPECT_EQ(ReadText(dir / "memory.swap.max"), std::to_string(32u << 20));
-  EXPECT_EQ(ReadText(dir / "memory.oom.group"), "1");
-  EXPECT_EQ(ReadText(dir / "cpu.max"), "50000 100000");
-  EXPECT_EQ(ReadText(dir / "cpu.weight"), "200");
-  EXPECT_EQ(ReadText(dir / "pids.max"), "64");
-  EXPECT_EQ(ReadText(dir / "io.max"), "8:0 rbps=1048576 wiops=100");
+  EXPECT_EQ(ReadFileText(root_ / "daemon/cgroup.subtree_control"), " +memory +pids +cpu +io");
+  EXPECT_EQ(ReadFileText(dir / "memory.max"), "67108864");
+  EXPECT_EQ(ReadFileText(dir / "memory.swap.max"), std::to_string(32u << 20));
+  EXPECT_EQ(ReadFileText(dir / "memory.oom.group"), "1");
+  EXPECT_EQ(ReadFileText(dir / "cpu.max"), "50000 100000");
+  EXPECT_EQ(ReadFileText(dir / "cpu.weight"), "200");
+  EXPECT_EQ(ReadFileText(dir / "pids.max"), "64");
+  EXPECT_EQ(ReadFileText(dir / "io.max"), "8:0 rbps=1048576 wiops=100");
 
   CgroupLimits unlimited;
   unlimited.memory_bytes = kCgroupUnlimited;
   unlimited.cpu_quota_us = kCgroupUnlimited;
   unlimited.pids_max = kCgroupUnlimited;
   ASSERT_TRUE((*cg)->SetLimits(unlimited).has_value());
-  EXPECT_EQ(ReadText(dir / "memory.max"), "max");
-  EXPECT_EQ(ReadText(dir / "memory.swap.max"), "0");  // no memory_swap: swap disabled
-  EXPECT_EQ(ReadText(dir / "cpu.max"), "max 100000");
-  EXPECT_EQ(ReadText(dir / "pids.max"), "max");
+  EXPECT_EQ(ReadFileText(dir / "memory.max"), "max");
+  EXPECT_EQ(ReadFileText(dir / "memory.swap.max"), "0");  // no memory_swap: swap disabled
+  EXPECT_EQ(ReadFileText(dir / "cpu.max"), "max 100000");
+  EXPECT_EQ(ReadFileText(dir / "pids.max"), "max");
 }
 
 TEST_F(FakeCgroupV2Test, StatsAttachFreezeKillDestroy) {
@@ -102,14 +102,14 @@ TEST_F(FakeCgroupV2Test, StatsAttachFreezeKillDestroy) {
   EXPECT_EQ(stats->oom_kills, 1u);
 
   ASSERT_TRUE((*cg)->Attach(4242).has_value());
-  EXPECT_EQ(ReadText(dir / "cgroup.procs"), "4242");
+  EXPECT_EQ(ReadFileText(dir / "cgroup.procs"), "4242");
 
   WriteText(dir / "cgroup.events", "populated 1\nfrozen 1\n");
   ASSERT_TRUE((*cg)->Freeze().has_value());
-  EXPECT_EQ(ReadText(dir / "cgroup.freeze"), "1");
+  EXPECT_EQ(ReadFileText(dir / "cgroup.freeze"), "1");
   WriteText(dir / "cgroup.events", "populated 1\nfrozen 0\n");
   ASSERT_TRUE((*cg)->Thaw().has_value());
-  EXPECT_EQ(ReadText(dir / "cgroup.freeze"), "0");
+  EXPECT_EQ(ReadFileText(dir / "cgroup.freeze"), "0");
 
   auto clone_into = (*cg)->OpenCloneIntoFd();
   ASSERT_TRUE(clone_into.has_value());
@@ -118,7 +118,7 @@ TEST_F(FakeCgroupV2Test, StatsAttachFreezeKillDestroy) {
   WriteText(dir / "cgroup.kill", "");
   WriteText(dir / "cgroup.procs", "");
   ASSERT_TRUE((*cg)->KillAll(std::chrono::milliseconds(100)).has_value());
-  EXPECT_EQ(ReadText(dir / "cgroup.kill"), "1");
+  EXPECT_EQ(ReadFileText(dir / "cgroup.kill"), "1");
 
   auto oom = (*cg)->OpenOomEventFd();
   ASSERT_TRUE(oom.has_value()) << oom.error().ToString();

@@ -12,6 +12,7 @@
 #include "arsenal/base/unique_fd.h"
 #include "arsenal/engine/engine.h"
 #include "arsenal/engine/process_table.h"
+#include "process_test_helper.h"
 
 namespace arsenal {
 namespace {
@@ -26,11 +27,7 @@ class ProcessSpawnTest : public ::testing::TestWithParam<bool> {
   }
 };
 
-ProcessSpec Sh(const std::string& script) {
-  ProcessSpec spec;
-  spec.argv = {"/bin/sh", "-c", script};
-  return spec;
-}
+using testing::Sh;
 
 // However many descriptors the daemon holds, the child sees only 0-2 (and the one ls opens).
 TEST_P(ProcessSpawnTest, ChildSeesOnlyItsStdioWhileTheDaemonHoldsManyDescriptors) {

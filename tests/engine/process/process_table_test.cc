@@ -26,12 +26,8 @@ using testing::Eventually;
 using testing::HelperSpec;
 using testing::OutputContains;
 using testing::PidGone;
+using testing::Sh;
 
-ProcessSpec Sh(const std::string& script) {
-  ProcessSpec spec;
-  spec.argv = {"/bin/sh", "-c", script};
-  return spec;
-}
 
 class ProcessTableTest : public ::testing::Test {
  protected:

@@ -82,6 +82,13 @@ inline int RunProcessTestHelperIfRequested() {
 }
 
 // A spec that runs this test binary in helper `mode`.
+// /bin/sh -c SCRIPT.
+inline ProcessSpec Sh(const std::string& script) {
+  ProcessSpec spec;
+  spec.argv = {"/bin/sh", "-c", script};
+  return spec;
+}
+
 inline ProcessSpec HelperSpec(const std::string& mode) {
   ProcessSpec spec;
   char self[4096];
