@@ -29,6 +29,18 @@ class RouterTest : public ::testing::Test {
                             body,
                             ""});
   }
+  // A GET operation to register after the router was built.
+  static Operation LateGet(std::string name, std::string path) {
+    Operation op;
+    op.name = std::move(name);
+    op.family = "late";
+    op.summary = "Registered after the router was built";
+    op.permission = "late.read";
+    op.http_method = "GET";
+    op.http_path = std::move(path);
+    op.params_schema = {{"type", "object"}};
+    return op;
+  }
   static std::string Code(const HttpResponse& r) {
     Json j = Json::parse(r.body, nullptr, false);
     return j.is_object() && j.contains("errors") ? j["errors"][0].value("code", "") : "";
@@ -85,13 +97,7 @@ TEST_F(RouterTest, DuplicateParamsAreRefused) {
 
 TEST_F(RouterTest, RoutesFollowTheRegistry) {
   EXPECT_EQ(Get("/api/v1/late").status, 404);
-  Operation op;
-  op.name = "late_op";
-  op.family = "late";
-  op.summary = "Registered after the router was built";
-  op.permission = "late.read";
-  op.http_method = "GET";
-  op.http_path = "/api/v1/late/{n}";
+  Operation op = LateGet("late_op", "/api/v1/late/{n}");
   op.params_schema = {{"type", "object"},
                       {"properties", {{"n", {{"type", "integer"}}}, {"b", {{"type", "boolean"}}}}}};
   op.handler = [](OperationContext&, const Json& p) -> Result<Json> { return Json{{"got", p}}; };
@@ -115,14 +121,7 @@ TEST_F(RouterTest, OnlyGetsOfNonblockingOperationsRunInline) {
   EXPECT_FALSE(runs_inline("GET", "/api/v1/no-such-route"));
   EXPECT_FALSE(runs_inline("GET", "/api/v1/%zz"));
 
-  Operation op;
-  op.name = "late_inline";
-  op.family = "late";
-  op.summary = "Registered after the router was built";
-  op.permission = "late.read";
-  op.http_method = "GET";
-  op.http_path = "/api/v1/late-inline";
-  op.params_schema = {{"type", "object"}};
+  Operation op = LateGet("late_inline", "/api/v1/late-inline");
   op.nonblocking = true;
   op.handler = [](OperationContext&, const Json&) -> Result<Json> { return Json::object(); };
   ASSERT_TRUE(engine_->registry().Register(op));
