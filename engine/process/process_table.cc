@@ -769,6 +769,14 @@ void ProcessTable::Impl::ArmSampling(std::shared_ptr<Entry> entry, uint64_t gene
   });
 }
 
+namespace {
+
+// Whether `e` leads its own process group: plain children started with new_session do; a
+// sandbox's PID 1 does not. Asked of the kernel rather than inferred from the spec.
+bool LeadsProcessGroup(const Entry& e) { return e.pid > 0 && ::getpgid(e.pid) == e.pid; }
+
+}  // namespace
+
 void ProcessTable::Impl::StartKill(const std::shared_ptr<Entry>& entry,
                                    std::unique_ptr<PendingKill> kill) {
   if (entry->exit) {
@@ -778,11 +786,14 @@ void ProcessTable::Impl::StartKill(const std::shared_ptr<Entry>& entry,
     return;
   }
   const KillOptions& opts = kill->options;
+  // A process-group kill needs a group leader. A sandboxed child's PID 1 is none in the daemon's
+  // view (kill(-pid) would find no group, fail with ESRCH and signal nobody); it is signalled
+  // through its pidfd instead, and forwards SIGTERM to the workload or, killed, takes the whole
+  // sandbox down with it.
+  const bool group = opts.process_group && LeadsProcessGroup(*entry);
   auto send = [&](int sig) -> int {
-    if (opts.process_group && entry->spec.new_session && entry->pid > 0) {
-      // The leader is unreaped, so its pid (= the group id) cannot name another group.
-      return ::kill(-entry->pid, sig);
-    }
+    // The leader is unreaped, so its pid (= the group id) cannot name another group.
+    if (group) return ::kill(-entry->pid, sig);
     return sys::PidfdSendSignal(entry->pidfd.get(), sig, nullptr, 0);
   };
   if (send(opts.signal) != 0 && errno != ESRCH) {
@@ -819,7 +830,7 @@ void ProcessTable::Impl::StartKill(const std::shared_ptr<Entry>& entry,
   PendingKill* raw = kill.get();
   entry->kills.push_back(std::move(kill));
   std::function<void(const boost::system::error_code&)> on_timer;
-  on_timer = [this, alive = alive, entry, raw, send_sigkill = [entry] {
+  on_timer = [this, alive = alive, entry, raw, group, send_sigkill = [entry] {
     return sys::PidfdSendSignal(entry->pidfd.get(), SIGKILL, nullptr, 0);
   }](const boost::system::error_code& ec) mutable {
     if (ec || !*alive || entry->exit) return;
@@ -829,7 +840,7 @@ void ProcessTable::Impl::StartKill(const std::shared_ptr<Entry>& entry,
     if (!raw->sigkill_sent && raw->options.signal != SIGKILL) {
       log->info("{} (pid {}) did not exit within {} ms of {}: sending SIGKILL", entry->id,
                 entry->pid, raw->options.grace.count(), raw->options.signal);
-      if (raw->options.process_group && entry->spec.new_session) {
+      if (group) {
         ::kill(-entry->pid, SIGKILL);
       } else {
         send_sigkill();

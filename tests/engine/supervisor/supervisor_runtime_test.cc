@@ -602,5 +602,41 @@ TEST_F(SupervisorRuntimeTest, SandboxedChild) {
   EXPECT_EQ(Children("s")["plain"].pid, c["plain"].pid);
 }
 
+// A sandboxed child is no process-group leader in the daemon's view, so the supervisor's
+// group-wide SIGTERM and SIGKILL must reach it through its pidfd; before, they signalled no one
+// and each child was given up on after the table's 10 s kill timeout.
+TEST_F(SupervisorRuntimeTest, StoppingTheSupervisorStopsSandboxedChildrenAtOnce) {
+  ASSERT_TRUE(sup_->StartSupervisor(
+      {{"id", "s"},
+       {"children",
+        {{{"id", "term"},
+          {"process", {{"argv", {"/bin/sleep", "1000"}}, {"sandbox", Json::object()}}}},
+         {{"id", "kill"},
+          {"shutdown", "brutal_kill"},
+          {"process", {{"argv", {"/bin/sleep", "1000"}}, {"sandbox", Json::object()}}}}}}}));
+  auto c = Children("s");
+  ASSERT_TRUE(c["term"].sandboxed);
+  ASSERT_TRUE(c["kill"].sandboxed);
+  std::map<std::string, std::string> child_of;
+  for (auto& [id, info] : c) child_of[info.process_id] = id;
+  std::mutex mu;
+  std::map<std::string, ExitStatus> statuses;
+  auto sub = table_->SubscribeAll(
+      static_cast<uint32_t>(ProcessEventKind::kExit), [&](const ProcessEvent& e) {
+        std::lock_guard lock(mu);
+        if (child_of.contains(e.id)) statuses[child_of[e.id]] = *e.exit;
+      });
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(sup_->StopSupervisor("s"));
+  const auto elapsed = std::chrono::steady_clock::now() - t0;
+  table_->Unsubscribe(sub);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(statuses.size(), 2u);
+  EXPECT_EQ(statuses["kill"].signal, SIGKILL);
+  // The sandbox's PID 1 forwarded SIGTERM to sleep and exits as a shell would: 128 + SIGTERM.
+  EXPECT_EQ(statuses["term"].code, 128 + SIGTERM) << statuses["term"].ToJson().dump();
+  EXPECT_LT(elapsed, 5s);  // the default shutdown timeout is 5 s, the kill timeout 10 s
+}
+
 }  // namespace
 }  // namespace arsenal::supervisor
