@@ -136,8 +136,8 @@ EventBus::Record& EventBus::AppendLocked(bool& wake) {
   return record;
 }
 
-uint64_t EventBus::Emit(std::string name, Json measurements, Json metadata) {
-  const int64_t now = NowUnixNs();
+template <typename Fill>
+uint64_t EventBus::Append(int64_t now, Fill&& fill) {
   uint64_t seq;
   bool wake;
   {
@@ -145,31 +145,29 @@ uint64_t EventBus::Emit(std::string name, Json measurements, Json metadata) {
     Record& record = AppendLocked(wake);
     seq = record.seq;
     record.time_unix_ns = now;
-    record.event.emplace(
-        Event{seq, std::move(name), now, std::move(measurements), std::move(metadata)});
+    fill(record);
   }
   if (wake) cv_.notify_one();
   return seq;
 }
 
+uint64_t EventBus::Emit(std::string name, Json measurements, Json metadata) {
+  const int64_t now = NowUnixNs();
+  return Append(now, [&](Record& record) {
+    record.event.emplace(
+        Event{record.seq, std::move(name), now, std::move(measurements), std::move(metadata)});
+  });
+}
+
 uint64_t EventBus::EmitOperation(const OperationEvent& event) {
   const int64_t now = event.time_unix_ns != 0 ? event.time_unix_ns : NowUnixNs();
-  uint64_t seq;
-  bool wake;
-  {
-    std::lock_guard lock(mu_);
-    Record& record = AppendLocked(wake);
-    seq = record.seq;
-    record.time_unix_ns = now;
-    record.kind = event.kind == OperationEvent::Kind::kStart ? Record::Kind::kOperationStart
-                                                             : Record::Kind::kOperationStop;
+  return Append(now, [&](Record& record) {
     const bool stop = event.kind == OperationEvent::Kind::kStop;
+    record.kind = stop ? Record::Kind::kOperationStop : Record::Kind::kOperationStart;
     record.text.Assign({event.operation, event.principal, event.request_id,
                         stop ? event.outcome : std::string_view()});
     if (stop) record.duration_us = event.duration_us;
-  }
-  if (wake) cv_.notify_one();
-  return seq;
+  });
 }
 
 void EventBus::Flush() {

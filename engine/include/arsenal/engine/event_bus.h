@@ -139,8 +139,12 @@ class EventBus {
   struct Record;  // a queued or retained event in compact form (event_bus.cc)
 
   // Appends a slot to the queue under mu_ (dropping the oldest undelivered event when full) and
-  // returns it with its sequence number and time stamped; `wake` tells the caller to notify.
+  // returns it with its sequence number set; `wake` tells the caller to notify.
   Record& AppendLocked(bool& wake);
+  // Appends a record stamped `now`, lets `fill` complete it under the lock, wakes the dispatcher
+  // if it sleeps, and returns the record's sequence number.
+  template <typename Fill>
+  uint64_t Append(int64_t now, Fill&& fill);
   void Run();
   void Deliver(const Record& record);
   void Retain(std::vector<Record>& batch, size_t from);
