@@ -112,12 +112,12 @@ TEST_F(RouterTest, OnlyGetsOfNonblockingOperationsRunInline) {
   auto runs_inline = [&](const std::string& method, const std::string& target) {
     return router_->RunsInline({method, target, {}, "", ""});
   };
-  EXPECT_TRUE(runs_inline("GET", "/api/v1/processes/p-1"));             // get_process_info
+  EXPECT_TRUE(runs_inline("GET", "/api/v1/processes/p-1"));               // get_process_info
   EXPECT_TRUE(runs_inline("GET", "/api/v1/processes?page%5Bsize%5D=5"));  // list_processes
   EXPECT_TRUE(runs_inline("GET", "/api/v1/operations"));
-  EXPECT_FALSE(runs_inline("POST", "/api/v1/processes"));          // start_process
+  EXPECT_FALSE(runs_inline("POST", "/api/v1/processes"));           // start_process
   EXPECT_FALSE(runs_inline("POST", "/api/v1/processes/p-1/kill"));  // kill_process
-  EXPECT_FALSE(runs_inline("GET", "/api/v1/process-tree"));  // scans every host pid
+  EXPECT_FALSE(runs_inline("GET", "/api/v1/process-tree"));         // scans every host pid
   EXPECT_FALSE(runs_inline("GET", "/api/v1/no-such-route"));
   EXPECT_FALSE(runs_inline("GET", "/api/v1/%zz"));
 

@@ -28,7 +28,6 @@ using testing::OutputContains;
 using testing::PidGone;
 using testing::Sh;
 
-
 class ProcessTableTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -621,11 +621,11 @@ TEST_F(SupervisorRuntimeTest, StoppingTheSupervisorStopsSandboxedChildrenAtOnce)
   for (auto& [id, info] : c) child_of[info.process_id] = id;
   std::mutex mu;
   std::map<std::string, ExitStatus> statuses;
-  auto sub = table_->SubscribeAll(
-      static_cast<uint32_t>(ProcessEventKind::kExit), [&](const ProcessEvent& e) {
-        std::lock_guard lock(mu);
-        if (child_of.contains(e.id)) statuses[child_of[e.id]] = *e.exit;
-      });
+  auto sub = table_->SubscribeAll(static_cast<uint32_t>(ProcessEventKind::kExit),
+                                  [&](const ProcessEvent& e) {
+                                    std::lock_guard lock(mu);
+                                    if (child_of.contains(e.id)) statuses[child_of[e.id]] = *e.exit;
+                                  });
   const auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(sup_->StopSupervisor("s"));
   const auto elapsed = std::chrono::steady_clock::now() - t0;
