@@ -124,6 +124,16 @@ Error& Error::AddContext(std::string_view context) & {
 }
 Error&& Error::AddContext(std::string_view context) && { return std::move(AddContext(context)); }
 
+Error& Error::NestField(std::string_view prefix) & {
+  std::string field(prefix);
+  if (auto f = details_.find("field"); f != details_.end() && f->is_string()) {
+    const auto& inner = f->get_ref<const std::string&>();
+    if (!inner.empty()) field += "." + inner;
+  }
+  return WithDetail("field", std::move(field));
+}
+Error&& Error::NestField(std::string_view prefix) && { return std::move(NestField(prefix)); }
+
 Json Error::ToJson() const {
   Json j = {{"code", code_},
             {"category", std::string(CategoryName(category_))},

@@ -32,6 +32,22 @@ function(arsenal_pch target)
   target_precompile_headers(${target} PRIVATE ${headers})
 endfunction()
 
+# Unity builds. With ARSENAL_UNITY_BUILD each library and test binary compiles its files in
+# batches of 8: a batch parses and instantiates the engine's, nlohmann/json's, GoogleTest's and
+# Asio's templates once instead of once per file, which was most of a CI build (docs/decisions.md,
+# "CI time"). Two files of one target therefore must not define the same file-local name; types
+# that a class with external linkage holds live in a named internal namespace, not an anonymous
+# one (g++'s -Wsubobject-linkage). A file that cannot join a batch sets
+# SKIP_UNITY_BUILD_INCLUSION. -DARSENAL_UNITY_BUILD=OFF compiles every file on its own (which also
+# shows a file that compiles only thanks to a batch-mate's includes).
+option(ARSENAL_UNITY_BUILD "Compile libraries and test binaries in batches (unity build)" ON)
+function(arsenal_unity target)
+  if(ARSENAL_UNITY_BUILD)
+    set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 8
+                                               UNITY_BUILD_UNIQUE_ID ARSENAL_UNITY_ID)
+  endif()
+endfunction()
+
 # arsenal_library(NAME [PUBLIC deps...] [PRIVATE deps...])
 # Sources are every .cc/.c below the folder (new files need no CMake edit; see
 # docs/decisions.md) except testdata/, examples/ and bin/ (stand-alone programs the folder's
@@ -47,13 +63,10 @@ function(arsenal_library name)
                                              PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
   target_link_libraries(arsenal_${name} PUBLIC arsenal_flags ${ARG_PUBLIC} PRIVATE ${ARG_PRIVATE})
   arsenal_pch(arsenal_${name})
+  arsenal_unity(arsenal_${name})
 endfunction()
 
 # arsenal_test(NAME LIBS...) : one GoogleTest binary from every *_test.cc in the folder.
-# With ARSENAL_UNITY_TESTS the test files are compiled in batches of 8 (each batch instantiates
-# the GoogleTest and JSON templates once instead of once per file): the test binaries were most of
-# a CI build. Test files keep their helpers in anonymous namespaces with names unique per binary.
-option(ARSENAL_UNITY_TESTS "Compile each test binary's files in batches (unity build)" ON)
 function(arsenal_test name)
   file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc)
   if(NOT srcs)
@@ -62,9 +75,7 @@ function(arsenal_test name)
   add_executable(${name} ${srcs})
   target_link_libraries(${name} PRIVATE arsenal_flags ${ARGN} GTest::gmock GTest::gtest_main)
   arsenal_pch(${name} <gtest/gtest.h>)
-  if(ARSENAL_UNITY_TESTS)
-    set_target_properties(${name} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 8)
-  endif()
+  arsenal_unity(${name})
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
                        PROPERTIES LABELS unit)
 endfunction()

@@ -14,6 +14,7 @@
 
 #include "arsenal/base/unique_fd.h"
 #include "arsenal/policies/capabilities.h"
+#include "seccomp_internal.h"
 
 #ifndef SECCOMP_FILTER_FLAG_SPEC_ALLOW
 #define SECCOMP_FILTER_FLAG_SPEC_ALLOW (1UL << 2)
@@ -21,6 +22,8 @@
 
 namespace arsenal::policies {
 namespace {
+
+using seccomp_internal::Fnv1a;
 
 struct ScmpCtxDeleter {
   void operator()(void* ctx) const { seccomp_release(ctx); }
@@ -93,15 +96,6 @@ scmp_compare ScmpOp(SeccompCompareOp op) {
       return SCMP_CMP_MASKED_EQ;
   }
   return SCMP_CMP_EQ;
-}
-
-uint64_t Fnv1a(std::string_view s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
 }
 
 Error LibError(const std::string& what, int rc) {

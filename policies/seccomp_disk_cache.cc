@@ -13,22 +13,16 @@
 
 #include "arsenal/base/unique_fd.h"
 #include "arsenal/policies/seccomp.h"
+#include "seccomp_internal.h"
 
 namespace arsenal::policies {
 namespace {
 
+using seccomp_internal::Fnv1a;
+
 constexpr char kMagic[8] = {'A', 'R', 'S', 'B', 'P', 'F', '0', '1'};
 constexpr size_t kMaxKey = 4096;
 constexpr uint32_t kMaxInstructions = 4096;  // BPF_MAXINSNS
-
-uint64_t Fnv1a(std::string_view text) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
 
 std::string Hex(uint64_t v) {
   char buf[17];

@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
@@ -131,6 +132,7 @@ struct Launched {
   UniqueFd stderr_pipe;
   std::string sandbox_id;
   std::shared_ptr<ProcessControl> control;
+  UniqueFd workload_status;
 };
 
 std::string Basename(const std::string& path) {
@@ -298,6 +300,7 @@ Result<Launched> LaunchProcess(const ProcessSpec& spec, SandboxLauncher* sandbox
     out.pidfd = std::move(child.pidfd);
     out.sandbox_id = std::move(child.sandbox_id);
     out.control = std::move(child.control);
+    out.workload_status = std::move(child.workload_status);
     return out;
   }
   ARSENAL_ASSIGN_OR_RETURN(Launched plain,
@@ -351,6 +354,36 @@ std::optional<uint64_t> ReadOomKills() {
   }
   std::fclose(f);
   return out;
+}
+
+// A raw wait status (waitpid's), as reported by a sandbox's PID 1 for its workload.
+ExitStatus FromWaitStatus(int raw, int64_t time_unix_ms) {
+  ExitStatus st;
+  st.time_unix_ms = time_unix_ms;
+  if (WIFSIGNALED(raw)) {
+    st.signal = WTERMSIG(raw);
+    st.core_dumped = WCOREDUMP(raw);
+  } else {
+    st.code = WEXITSTATUS(raw);
+  }
+  return st;
+}
+
+// The workload's own end, when the reaped process stood in for it and reported it. The stand-in
+// wrote before it exited, so a report is there to read by now; non-blocking, because a child
+// being spawned elsewhere may hold a copy of the write end for a moment.
+std::optional<ExitStatus> WorkloadExit(UniqueFd& pipe, int64_t time_unix_ms) {
+  if (!pipe) return std::nullopt;
+  const int flags = ::fcntl(pipe.get(), F_GETFL);
+  if (flags >= 0) ::fcntl(pipe.get(), F_SETFL, flags | O_NONBLOCK);
+  int raw = 0;
+  ssize_t got;
+  do {
+    got = ::read(pipe.get(), &raw, sizeof(raw));
+  } while (got < 0 && errno == EINTR);
+  pipe.Reset();
+  if (got != static_cast<ssize_t>(sizeof(raw))) return std::nullopt;
+  return FromWaitStatus(raw, time_unix_ms);
 }
 
 ExitStatus FromSiginfo(const siginfo_t& info) {
@@ -591,6 +624,7 @@ void ProcessTable::Impl::OnPidfdReadable(const std::shared_ptr<Entry>& entry, ui
 
 void ProcessTable::Impl::CompleteExit(const std::shared_ptr<Entry>& entry, ExitStatus status) {
   if (entry->exit) return;  // already completed (tracer and loop both reported)
+  if (auto workload = WorkloadExit(entry->workload_status, status.time_unix_ms)) status = *workload;
   DrainCapture(*entry, entry->out);
   DrainCapture(*entry, entry->err);
   if (entry->pid_watch) {
@@ -1204,6 +1238,7 @@ Result<ProcessSnapshot> ProcessTable::Start(ProcessSpec spec, StartOptions optio
       entry->err.eof = !entry->err.pipe;
       entry->sandbox_id = std::move(launched->sandbox_id);
       entry->control = std::move(launched->control);
+      entry->workload_status = std::move(launched->workload_status);
       entry->started_unix_ms = NowUnixMs();
       entry->started_steady_ns = NowSteadyNs();
       entry->stdin_pending = entry->spec.stdin_data;
@@ -1259,6 +1294,7 @@ Result<ProcessSnapshot> ProcessTable::Adopt(AdoptRequest request, StartOptions o
   entry->pidfd = std::move(request.child.pidfd);
   entry->sandbox_id = std::move(request.child.sandbox_id);
   entry->control = std::move(request.child.control);
+  entry->workload_status = std::move(request.child.workload_status);
   entry->stdin_pipe = std::move(request.stdin_pipe);
   entry->out.pipe = std::move(request.stdout_pipe);
   entry->err.pipe = std::move(request.stderr_pipe);
@@ -1510,6 +1546,7 @@ Result<ProcessSnapshot> ProcessTable::Impl::Relaunch(const std::shared_ptr<Entry
       entry->err.eof = !entry->err.pipe;
       if (!launched->sandbox_id.empty()) entry->sandbox_id = std::move(launched->sandbox_id);
       if (launched->control) entry->control = std::move(launched->control);
+      entry->workload_status = std::move(launched->workload_status);
       entry->state = ProcessState::kRunning;
       if (entry->exit) --exited_count;
       entry->exit.reset();

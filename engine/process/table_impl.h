@@ -65,6 +65,7 @@ struct Entry {
   uint32_t restarts = 0;
   std::string sandbox_id;
   std::shared_ptr<ProcessControl> control;
+  UniqueFd workload_status;  // see LaunchedChild::workload_status
   std::string requested_by;
   uint64_t oom_kills_at_start = 0;  // memcg oom_kill counter when started (plain processes)
   bool tracing = false;             // a tracer thread may reap it (see process_trace.cc)

@@ -268,6 +268,8 @@ int SandboxProcess::pidfd() const { return impl_->proc.pidfd(); }
 
 Status SandboxProcess::Kill() { return impl_->proc.Signal(SIGKILL); }
 
+UniqueFd SandboxProcess::ReleaseStatusPipe() { return std::move(impl_->status_pipe); }
+
 UniqueFd SandboxProcess::ReleasePidfd() {
   // The new owner reaps; the sandbox stays running until NoteExited/Stop.
   impl_->finished = true;

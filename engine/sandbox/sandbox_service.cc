@@ -32,7 +32,12 @@ Error NotFound(std::string_view id) {
       .WithHint("list_sandboxes shows the sandboxes that exist");
 }
 
-struct Entry {
+}  // namespace
+
+// Named (not anonymous): SandboxService::Impl, which has external linkage, holds these.
+namespace sandbox_internal {
+
+struct SandboxEntry {
   uint64_t seq = 0;
   std::string id;
   std::shared_ptr<Sandbox> box;
@@ -49,7 +54,7 @@ struct Entry {
 };
 
 // A table-launched process with a wall-clock limit.
-struct Deadline {
+struct SandboxDeadline {
   Clock::time_point when;
   pid_t pid = 0;
   UniqueFd pidfd;  // a dup: signalling it can never hit a recycled pid
@@ -57,7 +62,10 @@ struct Deadline {
   bool ephemeral = false;
 };
 
-}  // namespace
+}  // namespace sandbox_internal
+
+using sandbox_internal::SandboxDeadline;
+using sandbox_internal::SandboxEntry;
 
 Json SandboxInfo::ToJson(bool with_spec) const {
   Json out = {{"id", id},
@@ -84,12 +92,12 @@ struct SandboxService::Impl : std::enable_shared_from_this<SandboxService::Impl>
   std::once_flag wired;
 
   mutable std::mutex mu;
-  std::map<uint64_t, std::shared_ptr<Entry>> entries;
-  std::map<std::string, std::shared_ptr<Entry>, std::less<>> by_id;
+  std::map<uint64_t, std::shared_ptr<SandboxEntry>> entries;
+  std::map<std::string, std::shared_ptr<SandboxEntry>, std::less<>> by_id;
   std::deque<uint64_t> destroyed_order;
   uint64_t next_seq = 1;
   std::map<pid_t, std::string> launched;  // table process pid -> sandbox id
-  std::vector<Deadline> deadlines;
+  std::vector<SandboxDeadline> deadlines;
   std::map<int, std::pair<std::string, bool /*oom*/>> watches;  // fd -> (sandbox id, kind)
   std::deque<std::function<void()>> tasks;
   bool stopping = false;
@@ -106,13 +114,13 @@ struct SandboxService::Impl : std::enable_shared_from_this<SandboxService::Impl>
     engine.events().Emit("arsenal.sandbox." + name, std::move(measurements), std::move(metadata));
   }
 
-  std::shared_ptr<Entry> Lookup(std::string_view id) const {
+  std::shared_ptr<SandboxEntry> Lookup(std::string_view id) const {
     std::lock_guard lock(mu);
     auto it = by_id.find(id);
     return it == by_id.end() ? nullptr : it->second;
   }
 
-  SandboxInfo Describe(const Entry& e, bool with_usage) const {
+  SandboxInfo Describe(const SandboxEntry& e, bool with_usage) const {
     SandboxInfo info;
     info.id = e.id;
     info.state = e.box->state();
@@ -150,7 +158,7 @@ struct SandboxService::Impl : std::enable_shared_from_this<SandboxService::Impl>
   }
 
   // Registers the sandbox's PID 1 and OOM eventfd with the monitor (running sandboxes).
-  void Watch(Entry& e) {
+  void Watch(SandboxEntry& e) {
     std::lock_guard lock(mu);
     UnwatchLocked(e);
     pid_t init = e.box->init_pid();
@@ -181,7 +189,7 @@ struct SandboxService::Impl : std::enable_shared_from_this<SandboxService::Impl>
     }
   }
 
-  void UnwatchLocked(Entry& e) {
+  void UnwatchLocked(SandboxEntry& e) {
     for (UniqueFd* fd : {&e.init_watch, &e.oom_watch}) {
       if (!*fd) continue;
       ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, fd->get(), nullptr);
@@ -190,15 +198,15 @@ struct SandboxService::Impl : std::enable_shared_from_this<SandboxService::Impl>
     }
   }
 
-  void Unwatch(Entry& e) {
+  void Unwatch(SandboxEntry& e) {
     std::lock_guard lock(mu);
     UnwatchLocked(e);
   }
 
   // Adds an entry for a new sandbox; returns it.
-  std::shared_ptr<Entry> Insert(std::shared_ptr<Sandbox> box, std::string created_by,
-                                bool ephemeral) {
-    auto e = std::make_shared<Entry>();
+  std::shared_ptr<SandboxEntry> Insert(std::shared_ptr<Sandbox> box, std::string created_by,
+                                       bool ephemeral) {
+    auto e = std::make_shared<SandboxEntry>();
     e->box = std::move(box);
     e->id = e->box->id();
     e->created_by = std::move(created_by);
@@ -216,7 +224,7 @@ struct SandboxService::Impl : std::enable_shared_from_this<SandboxService::Impl>
   }
 
   // Kills, removes the cgroup, keeps the entry listed as destroyed.
-  Status DestroyEntry(const std::shared_ptr<Entry>& e, const std::string& requested_by) {
+  Status DestroyEntry(const std::shared_ptr<SandboxEntry>& e, const std::string& requested_by) {
     Unwatch(*e);
     ARSENAL_TRY(e->box->Destroy());
     bool first = false;
@@ -279,7 +287,7 @@ struct SandboxService::Impl : std::enable_shared_from_this<SandboxService::Impl>
   }
 
   void RunDeadlines() {
-    std::vector<Deadline> due;
+    std::vector<SandboxDeadline> due;
     {
       std::lock_guard lock(mu);
       auto now = Clock::now();
@@ -352,7 +360,7 @@ struct SandboxService::Impl : std::enable_shared_from_this<SandboxService::Impl>
       if (it == launched.end()) return;
       id = it->second;
       launched.erase(it);
-      std::erase_if(deadlines, [&](const Deadline& d) { return d.pid == event.pid; });
+      std::erase_if(deadlines, [&](const SandboxDeadline& d) { return d.pid == event.pid; });
     }
     // Runs on the engine loop: the cleanup (which may wait for the cgroup) goes to the monitor.
     Post([self = shared_from_this(), id] {
@@ -374,7 +382,7 @@ struct SandboxService::Impl : std::enable_shared_from_this<SandboxService::Impl>
     }
     WakeMonitor();
     if (monitor.joinable()) monitor.join();
-    std::vector<std::shared_ptr<Entry>> all;
+    std::vector<std::shared_ptr<SandboxEntry>> all;
     std::deque<std::function<void()>> dropped;
     {
       std::lock_guard lock(mu);
@@ -398,7 +406,7 @@ namespace {
 // cgroup.
 class SandboxControl final : public ProcessControl {
  public:
-  SandboxControl(std::shared_ptr<Sandbox> box, std::shared_ptr<Entry> entry)
+  SandboxControl(std::shared_ptr<Sandbox> box, std::shared_ptr<SandboxEntry> entry)
       : box_(std::move(box)), entry_(std::move(entry)) {
     if (auto u = box_->Usage()) oom_seen_ = u->oom_kills;
     events_seen_ = entry_->oom_events.load();
@@ -428,19 +436,10 @@ class SandboxControl final : public ProcessControl {
 
  private:
   std::shared_ptr<Sandbox> box_;
-  std::shared_ptr<Entry> entry_;
+  std::shared_ptr<SandboxEntry> entry_;
   uint64_t oom_seen_ = 0;
   uint64_t events_seen_ = 0;
 };
-
-Error Reroot(Error e, const std::string& prefix) {
-  std::string inner;
-  if (auto f = e.details().find("field"); f != e.details().end() && f->is_string()) {
-    inner = f->get<std::string>();
-  }
-  e.WithDetail("field", inner.empty() ? prefix : prefix + "." + inner);
-  return e;
-}
 
 class Launcher final : public SandboxLauncher {
  public:
@@ -482,7 +481,7 @@ class Launcher final : public SandboxLauncher {
       ARSENAL_ASSIGN_OR_RETURN(proc, box->LaunchExec(ps.argv, o));
     } else {
       auto spec = SandboxSpec::FromJson(ref.spec.is_null() ? Json::object() : ref.spec);
-      if (!spec) return Fail(Reroot(std::move(spec).error(), "sandbox"));
+      if (!spec) return Fail(std::move(spec).error().NestField("sandbox"));
       SandboxOptions so;
       so.id = d->NewId();
       ARSENAL_ASSIGN_OR_RETURN(auto made, Sandbox::Create(std::move(*spec), so));
@@ -493,8 +492,9 @@ class Launcher final : public SandboxLauncher {
     child.pid = proc->pid();
     UniqueFd dup(::fcntl(proc->pidfd(), F_DUPFD_CLOEXEC, 3));
     child.pidfd = proc->ReleasePidfd();
+    child.workload_status = proc->ReleaseStatusPipe();
     child.sandbox_id = box->id();
-    std::shared_ptr<Entry> entry;
+    std::shared_ptr<SandboxEntry> entry;
     if (ephemeral) {
       entry = d->Insert(box, "process", true);
       d->Emit("created", box->id(), Json::object(), {{"ephemeral", true}});
@@ -702,7 +702,7 @@ Result<Json> SandboxService::List(const Json& params) const {
     }
   }
   ARSENAL_ASSIGN_OR_RETURN(ListQuery query, ListQuery::FromParams(rest, ListSpecification()));
-  std::vector<std::shared_ptr<Entry>> all;
+  std::vector<std::shared_ptr<SandboxEntry>> all;
   {
     std::lock_guard lock(impl_->mu);
     for (const auto& [_, e] : impl_->entries) all.push_back(e);

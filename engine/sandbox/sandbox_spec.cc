@@ -52,12 +52,7 @@ std::string Index(std::string_view prefix, size_t i) {
 
 // Re-roots an error from a policies parser under `prefix` (details.field and the message).
 Error Reroot(Error e, const std::string& prefix) {
-  std::string inner;
-  if (auto f = e.details().find("field"); f != e.details().end() && f->is_string()) {
-    inner = f->get<std::string>();
-  }
-  std::string field = inner.empty() ? prefix : prefix + "." + inner;
-  e.WithDetail("field", field);
+  e.NestField(prefix);
   if (e.hint().empty()) e.WithHint("fix the field named in details.field");
   return std::move(e).AddContext(prefix);
 }

@@ -16,7 +16,8 @@
 #include "src/version_history.h"
 
 namespace arsenal::hotreload {
-namespace {
+// Named (not anonymous): ModuleSlot, which has external linkage, holds a Gate.
+namespace module_gate {
 
 // Reader-writer gate in front of a module's serving instance: calls hold it shared, a swap holds
 // it exclusive. glibc's default rwlock prefers readers, so a steady stream of calls could starve
@@ -78,15 +79,17 @@ class ExclusiveGuard {
   Gate& gate_;
 };
 
+}  // namespace module_gate
+
+using module_gate::ExclusiveGuard;
+using module_gate::Gate;
+using module_gate::SharedGuard;
+
+namespace {
+
 Error ModuleNotFound(const std::string& name) {
   return NotFoundError("module.not_found", "module '" + name + "' is not loaded")
       .WithHint("list loaded modules, or load it first");
-}
-
-uint64_t NanosSince(std::chrono::steady_clock::time_point start) {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
-          .count());
 }
 
 }  // namespace

@@ -32,11 +32,6 @@ Frame Request(FrameType type, std::vector<std::string> fields, uint32_t arg = 0)
   return frame;
 }
 
-uint64_t NanosSince(Clock::time_point start) {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
-}
-
 // A module image read from an untrusted path, checked and hashed (never dlopen()ed here).
 struct Image {
   std::string bytes;

@@ -3,6 +3,8 @@
 // synchronised: the owner locks.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <string>
@@ -13,6 +15,13 @@
 #include "src/file_store.h"
 
 namespace arsenal::hotreload {
+
+// Nanoseconds since `start`: how long a swap held callers back (reported as last_swap_ns).
+inline uint64_t NanosSince(std::chrono::steady_clock::time_point start) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+          .count());
+}
 
 struct HistoryEntry {
   ModuleVersionInfo info;

@@ -56,6 +56,18 @@ TEST(ResultTest, RetryableDefaultsFollowCategory) {
   EXPECT_FALSE(Error(ErrorCategory::kUnavailable, "x.y", "m").WithRetryable(false).retryable());
 }
 
+TEST(ResultTest, NestFieldReRootsTheFieldUnderThePrefix) {
+  Error nested = ValidationError("limit.bad", "too big").WithDetail("field", "memory");
+  EXPECT_EQ(std::move(nested).NestField("sandbox.limits").details()["field"],
+            "sandbox.limits.memory");
+  Error bare = ValidationError("spec.bad", "bad");
+  bare.NestField("sandbox");
+  EXPECT_EQ(bare.details()["field"], "sandbox");
+  Error odd = ValidationError("spec.bad", "bad").WithDetail("field", 3);  // not a name: replaced
+  EXPECT_EQ(odd.NestField("sandbox").details()["field"], "sandbox");
+  EXPECT_EQ(odd.message(), "bad");  // the message is left alone
+}
+
 TEST(ResultTest, JsonRoundTripKeepsEveryField) {
   Error e = Error(ErrorCategory::kConflict, "sandbox.exists", "sandbox sb-1 exists")
                 .WithHint("pick another id")

@@ -1,16 +1,22 @@
-// Leak test: 1000 create/execute/destroy cycles through the engine's SandboxService leave no
-// cgroup, mount, process, fd or temp dir behind. The test checks all five itself.
+// Leak test: 1000 create/execute/destroy cycles (four callers at once) through the engine's
+// SandboxService leave no cgroup, mount, process, fd or temp dir behind. The test checks all five
+// itself.
 #include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <set>
 #include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "arsenal/engine/engine.h"
 #include "arsenal/engine/sandbox_service.h"
@@ -106,16 +112,36 @@ TEST_F(LeakTest, ThousandCreateExecuteDestroyCyclesLeaveNothingBehind) {
   }
   const HostSnapshot before = Snapshot();
   const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < kCycles; ++i) {
-    auto box = service.Create(*spec, "leak-test");
-    ASSERT_TRUE(box) << "cycle " << i << ": " << box.error().ToString();
-    auto r = service.Execute(box->id, {{"/bin/sh", "-c", "echo x > /tmp/f; cat /tmp/f"}, {}, "t"});
-    ASSERT_TRUE(r) << "cycle " << i << ": " << r.error().ToString();
-    ASSERT_EQ(r->out, "x\n") << "cycle " << i;
-    auto destroyed = service.Destroy(box->id, "leak-test");
-    ASSERT_TRUE(destroyed) << "cycle " << i << ": " << destroyed.error().ToString();
-    ASSERT_EQ(destroyed->state, SandboxState::kDestroyed);
-  }
+  // Four callers at once, as a daemon's API threads would be: the cycles overlap, so a leak that
+  // needs two sandboxes alive together (a shared cgroup parent, the monitor's watch set) shows
+  // too, and the cycles' waits on the kernel (namespace and cgroup teardown) overlap.
+  constexpr int kWorkers = 4;
+  std::atomic<int> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex first_failure_mu;
+  std::string first_failure;
+  auto fail = [&](int cycle, const std::string& what) {
+    std::lock_guard lock(first_failure_mu);
+    if (!failed.exchange(true)) first_failure = "cycle " + std::to_string(cycle) + ": " + what;
+  };
+  auto worker = [&] {
+    for (int i = next++; i < kCycles && !failed; i = next++) {
+      auto box = service.Create(*spec, "leak-test");
+      if (!box) return fail(i, "create: " + box.error().ToString());
+      auto r =
+          service.Execute(box->id, {{"/bin/sh", "-c", "echo x > /tmp/f; cat /tmp/f"}, {}, "t"});
+      if (!r) fail(i, "execute: " + r.error().ToString());
+      if (r && r->out != "x\n") fail(i, "execute printed '" + r->out + "'");
+      auto destroyed = service.Destroy(box->id, "leak-test");
+      if (!destroyed) return fail(i, "destroy: " + destroyed.error().ToString());
+      if (destroyed->state != SandboxState::kDestroyed) return fail(i, "not destroyed");
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int w = 0; w < kWorkers; ++w) workers.emplace_back(worker);
+  for (auto& t : workers) t.join();
+  ASSERT_FALSE(failed) << first_failure;
+  ASSERT_GE(next.load(), kCycles);
   const auto elapsed = std::chrono::steady_clock::now() - start;
   const HostSnapshot after = Snapshot();
   EXPECT_EQ(after.cgroups, before.cgroups);

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <tuple>
 
 #include "arsenal/engine/process_table.h"
 #include "sandbox_ops_fixture.h"
@@ -113,6 +114,28 @@ TEST_F(SandboxedProcessTest, AnOomKillInASandboxIsAnOomEvent) {
   Json info = Ok("get_process_info", {{"id", id}});
   EXPECT_EQ(info["state"], "exited") << info.dump();
   EXPECT_EQ(info["exit"]["signal"], SIGKILL) << info.dump();
+}
+
+// The table reports how the workload ended, not how the sandbox's PID 1 translated it: an exit
+// code stays an exit code (even 137), and a signal stays a signal.
+TEST_F(SandboxedProcessTest, TheExitIsTheWorkloadsNotItsPid1s) {
+  for (const auto& [script, code, signal] :
+       {std::tuple{"exit 137", 137, 0}, std::tuple{"exit 3", 3, 0},
+        std::tuple{"kill -SEGV $$", -1, SIGSEGV}}) {
+    Json started =
+        Ok("start_process", {{"argv", {"/bin/sh", "-c", script}}, {"sandbox", Json::object()}});
+    Json events = Ok("monitor_process",
+                     {{"id", started["id"]}, {"duration_ms", 20000}, {"events", {"exit"}}});
+    ASSERT_FALSE(events["events"].empty()) << script;
+    Json info = Ok("get_process_info", {{"id", started["id"]}});
+    ASSERT_EQ(info["state"], "exited") << script << ": " << info.dump();
+    if (signal == 0) {
+      EXPECT_EQ(info["exit"]["code"], code) << script << ": " << info.dump();
+      EXPECT_TRUE(info["exit"]["signal"].is_null()) << script << ": " << info.dump();
+    } else {
+      EXPECT_EQ(info["exit"]["signal"], signal) << script << ": " << info.dump();
+    }
+  }
 }
 
 TEST_F(SandboxedProcessTest, TheTreeOfASandboxHoldsItsProcesses) {

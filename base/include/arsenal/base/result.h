@@ -62,6 +62,10 @@ class Error {
   // Prefixes the message with the caller's context ("create sandbox sb-1: ...").
   Error& AddContext(std::string_view context) &;
   Error&& AddContext(std::string_view context) &&;
+  // Re-roots details.field under `prefix` ("limit" becomes "sandbox.limit"; none becomes
+  // "sandbox"): a nested parser's error then names the field as the caller's input spells it.
+  Error& NestField(std::string_view prefix) &;
+  Error&& NestField(std::string_view prefix) &&;
 
   ErrorCategory category() const { return category_; }
   const std::string& code() const { return code_; }

@@ -242,6 +242,12 @@ struct LaunchedChild {
   UniqueFd pidfd;  // must be a child of this process (waitid(P_PIDFD) must be able to reap it)
   std::string sandbox_id;
   std::shared_ptr<ProcessControl> control;  // may be null
+  // Optional read end of a pipe on which `pid`, a stand-in for the workload (a sandbox's PID 1),
+  // writes the workload's raw wait status (an int) before it exits. The table then reports the
+  // workload's end ("killed by SIGKILL") rather than the stand-in's translation of it (exit code
+  // 137). The table reads it only after reaping `pid`; when nothing was written (the stand-in
+  // itself was killed first) the stand-in's own status stands.
+  UniqueFd workload_status;
 };
 
 // Installed by the sandbox service; used for ProcessSpec::sandbox.

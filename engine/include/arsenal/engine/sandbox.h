@@ -144,6 +144,9 @@ class SandboxProcess {
   // For a one-shot, the sandbox stays "running" until the owner reports the exit
   // (Sandbox::NoteExited) or the sandbox is stopped/destroyed.
   UniqueFd ReleasePidfd();
+  // Hands over the read end on which the sandbox's PID 1 writes the workload's raw wait status
+  // (an int) before it exits (LaunchedChild::workload_status). Invalid without a PID namespace.
+  UniqueFd ReleaseStatusPipe();
 
   struct Impl;
   explicit SandboxProcess(std::unique_ptr<Impl> impl);
