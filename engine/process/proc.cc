@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/capability.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,7 +20,11 @@
 namespace arsenal {
 namespace {
 
-// Reads a whole small file; nullopt when it cannot be opened or read.
+// Reads a whole small /proc or cgroupfs file; nullopt when it cannot be opened or read. These
+// files are generated whole on each read (seq_file, kernfs): a read that returns less than asked
+// for has reached the end, so the usual closing read that returns 0 is skipped. System calls are
+// the dearest part of an inspection (get_process_info makes a few dozen), and on a virtual
+// machine most so.
 std::optional<std::string> ReadSmallFile(const std::string& path, size_t limit = 1 << 20) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return std::nullopt;
@@ -31,8 +36,8 @@ std::optional<std::string> ReadSmallFile(const std::string& path, size_t limit =
       if (errno == EINTR) continue;
       return std::nullopt;
     }
-    if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
+    if (static_cast<size_t>(n) < sizeof(buf)) break;
   }
   return out;
 }
@@ -360,9 +365,14 @@ Result<Json> InspectProcess(pid_t pid, int pidfd) {
   j["uid"] = field("Uid");
   j["gid"] = field("Gid");
 
-  // Open descriptors: count entries of /proc/<pid>/fd.
+  // Open descriptors: since Linux 6.2 the size of /proc/<pid>/fd is their count (one stat
+  // instead of opening and listing the directory); older kernels report 0 and are listed.
   int fds = -1;
-  if (DIR* dir = ::opendir(ProcPath(pid, "fd").c_str())) {
+  const std::string fd_dir = ProcPath(pid, "fd");
+  struct stat fd_st {};
+  if (::stat(fd_dir.c_str(), &fd_st) == 0 && fd_st.st_size > 0) {
+    fds = static_cast<int>(fd_st.st_size);
+  } else if (DIR* dir = ::opendir(fd_dir.c_str())) {
     fds = 0;
     while (dirent* ent = ::readdir(dir)) fds += ent->d_name[0] != '.';
     ::closedir(dir);
@@ -390,8 +400,10 @@ Result<Json> InspectProcess(pid_t pid, int pidfd) {
   memory["cgroup"] = CgroupMemory(parsed);
   j["memory"] = std::move(memory);
 
-  // Everything above was read by pid; make sure that pid was still ours throughout.
-  if (pidfd >= 0 && !PidfdRefersTo(pidfd, pid)) return Fail(Vanished(pid));
+  // Everything above was read by pid; make sure that pid was still ours throughout. The pidfd was
+  // opened for `pid`, and a pid is reused only after its process is reaped, which is exactly
+  // when signal 0 through the pidfd starts failing (one call, cheaper than reading fdinfo).
+  if (pidfd >= 0 && sys::PidfdSendSignal(pidfd, 0, nullptr, 0) != 0) return Fail(Vanished(pid));
   return j;
 }
 

@@ -2,8 +2,9 @@
 // list_processes' resource fields and get_process_tree.
 //
 // Pid reuse: /proc/<pid> names whatever process holds the pid *now*. Every reader here that takes
-// a pidfd confirms after reading that the pidfd still refers to `pid` (PidfdRefersTo), so the
-// data returned is never that of a process which reused the pid while it was read. Readers
+// a pidfd (which must have been opened for `pid`) confirms after reading that the pidfd's process
+// has not been reaped, so its pid cannot have been reused while it was read, and the data
+// returned is never that of another process. Readers
 // without a pidfd (host processes) give a best-effort snapshot and say so in their docs.
 //
 // All functions are thread-safe and never throw; a process that vanishes mid-read yields
