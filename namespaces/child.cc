@@ -101,15 +101,6 @@ int KeepAboveStdio(int fd) {
   return ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
 }
 
-void ResetSignals() {
-  struct sigaction sa = {};
-  sa.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
-    ::sigaction(sig, &sa, nullptr);  // EINVAL for glibc's reserved signals is expected
-  }
-}
-
 [[noreturn]] void Exec(Prepared& p) {
   const char* prog = p.argv[0];
   if (std::strchr(prog, '/') != nullptr) {
@@ -152,7 +143,7 @@ void ResetSignals() {
 [[noreturn]] void RunWorkload(Prepared& p) {
   const int fd = p.sync_fd;
   if (::chdir(p.cwd) < 0) Die(fd, Step::kCwd, errno);
-  ResetSignals();
+  sys::ResetSignalDispositions();
   sigset_t none;
   sigemptyset(&none);
   if (::sigprocmask(SIG_SETMASK, &none, nullptr) < 0) Die(fd, Step::kSignals, errno);

@@ -4,6 +4,7 @@
 #include <linux/close_range.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,7 +24,8 @@ enum class Step : int {
   kStdio,
   kCloseRange,
   kSignals,
-  kSetsid,
+  kProcessGroup,
+  kNoTty,
   kChdir,
   kExec,
 };
@@ -42,8 +44,10 @@ const char* StepSyscall(Step step) {
       return "close_range";
     case Step::kSignals:
       return "sigprocmask";
-    case Step::kSetsid:
-      return "setsid";
+    case Step::kProcessGroup:
+      return "setpgid";
+    case Step::kNoTty:
+      return "ioctl(TIOCNOTTY)";
     case Step::kChdir:
       return "chdir";
     case Step::kExec:
@@ -108,16 +112,23 @@ int ChildMain(void* p) {
   }
   // Default dispositions before unblocking, so no handler of the daemon can run here. (glibc
   // refuses its two internal signals; exec resets caught signals anyway.)
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  sigemptyset(&dfl.sa_mask);
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
-  }
+  sys::ResetSignalDispositions();
   sigset_t none;
   sigemptyset(&none);
   if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) ChildFail(args, Step::kSignals);
-  if (r.new_session && ::setsid() < 0) ChildFail(args, Step::kSetsid);
+  if (r.new_session) {
+    // Its own process group, and no controlling terminal: the effect of setsid() that matters
+    // for a managed process, without a new session. A new session (and the scheduler autogroup
+    // that comes with it) delayed the exec by ~2 ms, stalling this thread, on the kernels
+    // measured (docs/decisions.md, "Managed processes lead a process group, not a session").
+    if (::setpgid(0, 0) != 0) ChildFail(args, Step::kProcessGroup);
+    const int tty = ::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (tty >= 0) {
+      // Not a session leader, so this only detaches the child: nobody else gets a SIGHUP.
+      if (::ioctl(tty, TIOCNOTTY) != 0) ChildFail(args, Step::kNoTty);
+      ::close(tty);
+    }
+  }
   if (::chdir(r.cwd) != 0) ChildFail(args, Step::kChdir);
   ::execve(r.path, r.argv, r.envp);
   ChildFail(args, Step::kExec);

@@ -35,7 +35,7 @@ struct PlainSpawnRequest {
   char* const* argv = nullptr;  // null-terminated
   char* const* envp = nullptr;  // null-terminated; the child's whole environment
   const char* cwd = "/";
-  bool new_session = true;      // setsid() in the child
+  bool new_session = true;      // own process group, controlling terminal dropped
   int stdio[3] = {-1, -1, -1};  // borrowed; become the child's 0, 1, 2
   const char* what = "";        // names the program in errors
   // Use the descriptor handoff when it works here (config process.spawn_fd_handoff); false

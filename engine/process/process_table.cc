@@ -321,39 +321,41 @@ Status OpenLogFile(Capture& cap, const OutputSpec& spec) {
   return {};
 }
 
-// The memcg OOM kill counter of the daemon's own memory cgroup (plain children live there).
-std::optional<uint64_t> ReadOomKills() {
-  static const std::string path = [] {
-    std::string self;
-    if (FILE* f = std::fopen("/proc/self/cgroup", "re")) {
-      char line[512];
-      while (std::fgets(line, sizeof(line), f)) {
-        std::string_view l(line);
-        const size_t a = l.find(':');
-        const size_t b = l.find(':', a + 1);
-        if (a == std::string_view::npos || b == std::string_view::npos) continue;
-        std::string_view ctrls = l.substr(a + 1, b - a - 1);
-        if (ctrls == "memory" || ctrls.starts_with("memory,") ||
-            ctrls.find(",memory") != std::string_view::npos) {
-          std::string_view p = l.substr(b + 1);
-          while (!p.empty() && (p.back() == '\n')) p.remove_suffix(1);
-          self = "/sys/fs/cgroup/memory" + std::string(p) + "/memory.oom_control";
-        }
+// The daemon's own memory cgroup's memory.oom_control (plain children live in that cgroup), kept
+// open so that reading the OOM kill counter on a SIGKILL exit is one pread.
+UniqueFd OpenOomControl() {
+  std::string path;
+  if (FILE* f = std::fopen("/proc/self/cgroup", "re")) {
+    char line[512];
+    while (std::fgets(line, sizeof(line), f)) {
+      std::string_view l(line);
+      const size_t a = l.find(':');
+      const size_t b = l.find(':', a + 1);
+      if (a == std::string_view::npos || b == std::string_view::npos) continue;
+      std::string_view ctrls = l.substr(a + 1, b - a - 1);
+      if (ctrls == "memory" || ctrls.starts_with("memory,") ||
+          ctrls.find(",memory") != std::string_view::npos) {
+        std::string_view p = l.substr(b + 1);
+        while (!p.empty() && (p.back() == '\n')) p.remove_suffix(1);
+        path = "/sys/fs/cgroup/memory" + std::string(p) + "/memory.oom_control";
       }
-      std::fclose(f);
     }
-    return self;
-  }();
-  if (path.empty()) return std::nullopt;
-  FILE* f = std::fopen(path.c_str(), "re");
-  if (f == nullptr) return std::nullopt;
-  char line[128];
-  std::optional<uint64_t> out;
-  while (std::fgets(line, sizeof(line), f)) {
-    if (std::strncmp(line, "oom_kill ", 9) == 0) out = std::strtoull(line + 9, nullptr, 10);
+    std::fclose(f);
   }
-  std::fclose(f);
-  return out;
+  if (path.empty()) return UniqueFd();
+  return UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+}
+
+// The memcg OOM kill counter from memory.oom_control (OpenOomControl).
+std::optional<uint64_t> ReadOomKills(int fd) {
+  if (fd < 0) return std::nullopt;
+  char buf[256];
+  const ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
+  if (n <= 0) return std::nullopt;
+  buf[n] = '\0';
+  const char* at = std::strstr(buf, "oom_kill ");
+  if (at == nullptr) return std::nullopt;
+  return std::strtoull(at + 9, nullptr, 10);
 }
 
 // A raw wait status (waitpid's), as reported by a sandbox's PID 1 for its workload.
@@ -654,7 +656,7 @@ void ProcessTable::Impl::CompleteExit(const std::shared_ptr<Entry>& entry, ExitS
       oom = entry->control->ConsumeOom();
     } else if (status.signal == SIGKILL) {
       // An OOM kill shows as SIGKILL; the memcg counter tells it apart from a kill by someone.
-      if (auto kills = ReadOomKills(); kills && *kills > oom_kills_seen) {
+      if (auto kills = ReadOomKills(oom_control.get()); kills && *kills > oom_kills_seen) {
         oom_kills_seen = *kills;
         oom = true;
       }
@@ -1035,11 +1037,11 @@ void ProcessTable::Impl::ReapOrphans() {
   }
   for (pid_t pid : children) {
     if (live_pids.contains(pid) || claims.contains(pid)) continue;
-    // Only zombies from another session: orphans of managed processes (which start their own
-    // session by default). Children that other parts of the daemon fork stay in the daemon's
-    // session and are left for their owners to reap.
+    // Only zombies from another process group: orphans of managed processes (which lead their
+    // own group by default). Children that other parts of the daemon fork stay in the daemon's
+    // group and are left for their owners to reap.
     auto st = ReadProcStat(pid);
-    if (!st || st->state != 'Z' || st->session == own_session) continue;
+    if (!st || st->state != 'Z' || st->pgrp == own_pgrp) continue;
     siginfo_t info{};
     if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG) == 0 &&
         info.si_pid != 0) {
@@ -1063,8 +1065,9 @@ ProcessTable::ProcessTable(Engine& engine)
   d.shutdown_grace_ms = config.value("shutdown_grace_ms", int64_t{0});
   d.exited_retention = config.value("exited_retention", size_t{1000});
   d.fd_handoff = config.value("spawn_fd_handoff", true);
-  d.oom_kills_seen = ReadOomKills().value_or(0);
-  d.own_session = ::getsid(0);
+  d.oom_control = OpenOomControl();
+  d.oom_kills_seen = ReadOomKills(d.oom_control.get()).value_or(0);
+  d.own_pgrp = ::getpgrp();
 
   auto migrated = engine.store().Migrate(
       "process", 1,

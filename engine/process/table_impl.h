@@ -135,9 +135,10 @@ struct ProcessTable::Impl {
   std::unique_ptr<boost::asio::steady_timer> reap_timer;  // a pending orphan scan (loop only)
   bool set_subreaper = false;
   std::atomic<std::thread::id> loop_thread{};
+  UniqueFd oom_control;  // the daemon memcg's memory.oom_control (OOM kills of plain children)
   uint64_t oom_kills_seen = 0;
   uint64_t orphans_reaped = 0;
-  pid_t own_session = 0;              // orphans from other sessions are reaped (ReapOrphans)
+  pid_t own_pgrp = 0;                 // orphans from other process groups are reaped
   std::deque<uint64_t> exited_order;  // seqs in exit order, for retention
 
   // False once the table is torn down; every loop callback checks it first (loop thread only).

@@ -90,7 +90,10 @@ Operation Make() {
                                  {{"type", "object"}, {"additionalProperties", true}}})}}},
         {"supervisor", {{"type", "string"}, {"description", "owning supervisor id"}}},
         {"new_session",
-         {{"type", "boolean"}, {"description", "own session and process group (default true)"}}},
+         {{"type", "boolean"},
+          {"description",
+           "detach from the daemon's job control: own process group, no controlling terminal "
+           "(default true)"}}},
         {"wait_ms",
          {{"type", "integer"},
           {"minimum", 0},

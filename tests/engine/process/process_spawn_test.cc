@@ -3,10 +3,12 @@
 // table (config process.spawn_fd_handoff=false).
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <sstream>
 #include <vector>
 
 #include "arsenal/base/unique_fd.h"
@@ -42,6 +44,44 @@ TEST_P(ProcessSpawnTest, ChildSeesOnlyItsStdioWhileTheDaemonHoldsManyDescriptors
   ASSERT_TRUE(table.Wait(p->id, 5s));
   EXPECT_EQ(table.ReadOutput(p->id, OutputStream::kStdout, 0, 1000)->data, "0 1 2 3 ");
   EXPECT_EQ(table.ReadOutput(p->id, OutputStream::kStderr, 0, 1000)->data, "err\n");
+}
+
+void CatchSignal(int) {}
+
+// The child starts with default dispositions whatever the daemon catches or ignores, leads its
+// own process group, stays in the daemon's session and has no controlling terminal.
+TEST_P(ProcessSpawnTest, ChildIsDetachedAndStartsWithDefaultSignals) {
+  auto engine = MakeEngine(GetParam());
+  ASSERT_TRUE(engine);
+  auto& table = engine->Service<ProcessTable>();
+  struct sigaction caught {};
+  caught.sa_handler = CatchSignal;
+  sigemptyset(&caught.sa_mask);
+  struct sigaction old_usr1 {};
+  struct sigaction old_usr2 {};
+  ASSERT_EQ(::sigaction(SIGUSR1, &caught, &old_usr1), 0);
+  struct sigaction ignored {};
+  ignored.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGUSR2, &ignored, &old_usr2), 0);
+  ProcessSpec spec;
+  spec.argv = {"/bin/cat", "/proc/self/status", "/proc/self/stat"};
+  auto p = table.Start(spec);
+  ::sigaction(SIGUSR1, &old_usr1, nullptr);
+  ::sigaction(SIGUSR2, &old_usr2, nullptr);
+  ASSERT_TRUE(p) << p.error().ToString();
+  ASSERT_TRUE(table.Wait(p->id, 5s));
+  const std::string out = table.ReadOutput(p->id, OutputStream::kStdout, 0, 100000)->data;
+  EXPECT_NE(out.find("SigIgn:\t0000000000000000\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("SigCgt:\t0000000000000000\n"), std::string::npos) << out;
+  // After the command name in /proc/<pid>/stat: state, parent, process group, session, tty.
+  std::istringstream stat(out.substr(out.rfind(')') + 1));
+  std::string state;
+  pid_t ppid = 0, pgrp = 0, session = 0;
+  int tty = -1;
+  stat >> state >> ppid >> pgrp >> session >> tty;
+  EXPECT_EQ(pgrp, p->pid);
+  EXPECT_EQ(session, ::getsid(0));
+  EXPECT_EQ(tty, 0);
 }
 
 TEST_P(ProcessSpawnTest, ExecFailureIsReportedWithTheStep) {

@@ -34,4 +34,13 @@ int LandlockRestrictSelf(int ruleset_fd, uint32_t flags);
 int WaitPidfd(int pidfd, siginfo_t* info, int options);
 pid_t GetTid();
 
+// Restores SIG_DFL for every signal the caller ignores or catches, as a child must before
+// unblocking signals ahead of exec (a handler of the parent must never run in the child; an
+// ignored signal would stay ignored in the new program). Only those signals are touched: they are
+// read from the caller's own /proc/self/status, its snapshot of the dispositions, which costs one
+// read instead of a sigaction per signal; when /proc is not a readable procfs, every signal is
+// reset. glibc's two internal signals cannot be changed and stay as they are (exec resets their
+// handlers).
+void ResetSignalDispositions();
+
 }  // namespace arsenal::sys

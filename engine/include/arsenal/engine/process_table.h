@@ -26,12 +26,12 @@
 // Orphans: with config process.subreaper (default true) the constructor makes the daemon a child
 // subreaper (PR_SET_CHILD_SUBREAPER) and installs a SIGCHLD handler (SA_RESTART, SA_NOCLDSTOP) that
 // wakes the event loop, which reaps zombie children that are neither managed nor claimed and
-// belong to another session than the daemon's (orphans of managed processes, which start their
-// own session by default). Children that other code in the daemon forks stay in the daemon's
-// session and are never reaped by the table; code that creates children in another session
-// (setsid) outside this table must Adopt() them or hold a ChildClaim from ClaimChild(pid) until
-// it has reaped them itself. The destructor restores the previous SIGCHLD disposition and
-// subreaper flag.
+// belong to another process group than the daemon's (orphans of managed processes, which lead
+// their own group by default). Children that other code in the daemon forks stay in the daemon's
+// group and are never reaped by the table; code that creates children in another process group
+// (setpgid, setsid) outside this table must Adopt() them or hold a ChildClaim from
+// ClaimChild(pid) until it has reaped them itself. The destructor restores the previous SIGCHLD
+// disposition and subreaper flag.
 //
 // Threading: every method may be called from any thread. Callbacks (StartOptions::on_event,
 // Subscribe, KillAsync's completion) run on the engine event loop thread and must not block it;
@@ -124,8 +124,11 @@ struct ProcessSpec {
   OutputSpec stdout_spec;
   OutputSpec stderr_spec;
   std::optional<SandboxRef> sandbox;
-  std::string supervisor;   // id of the supervisor that owns this process; empty if none
-  bool new_session = true;  // setsid(): own session and process group, no controlling terminal
+  std::string supervisor;  // id of the supervisor that owns this process; empty if none
+  // Detached from the daemon's job control: its own process group (so a group kill reaches its
+  // descendants) and no controlling terminal (it cannot read or write an operator's terminal). It
+  // stays in the daemon's session: see docs/decisions.md for why this is not setsid().
+  bool new_session = true;
 
   // Parses the JSON form used by start_process (see docs/processes.md). Errors are validation
   // errors with code process.invalid_spec naming the field ("stdout.ring_bytes").
