@@ -362,14 +362,15 @@ class CgroupV1Backend final : public CgroupBackend {
   explicit CgroupV1Backend(CgroupV1Options options) : options_(std::move(options)) {}
   CgroupVersion version() const override { return CgroupVersion::kV1; }
 
-  Result<std::unique_ptr<Cgroup>> Create(const std::string& name,
-                                         const CgroupLimits& limits) override {
+  Result<std::unique_ptr<Cgroup>> Create(const std::string& name, const CgroupLimits& limits,
+                                         const CgroupCreateOptions& create) override {
     ARSENAL_TRY(internal::CheckCgroupName(name));
     ARSENAL_TRY(ValidateCgroupLimits(limits));
     // Group wanted controllers by mount point: co-mounted controllers (cpu,cpuacct) share one
     // directory.
     std::vector<Hierarchy> hier;
     for (const char* c : kWanted) {
+      if (create.limited_controllers_only && !Limits(limits, c)) continue;
       auto mount = options_.mounts.find(c);
       if (mount == options_.mounts.end()) continue;
       auto parent = options_.parents.find(c);
@@ -384,7 +385,8 @@ class CgroupV1Backend final : public CgroupBackend {
       }
     }
     std::string unified;
-    if (options_.use_unified && !options_.unified_mount.empty()) {
+    if (options_.use_unified && !options_.unified_mount.empty() &&
+        !create.limited_controllers_only) {
       unified = JoinPath(JoinPath(options_.unified_mount, options_.unified_parent), name);
     }
     auto cg = std::make_unique<CgroupV1>(name, std::move(hier), std::move(unified));
@@ -395,6 +397,15 @@ class CgroupV1Backend final : public CgroupBackend {
   }
 
  private:
+  // Whether `limits` set anything the v1 `controller` enforces.
+  static bool Limits(const CgroupLimits& l, std::string_view controller) {
+    if (controller == "memory") return l.memory_bytes || l.memory_swap_bytes;
+    if (controller == "cpu") return l.cpu_quota_us || l.cpu_period_us || l.cpu_weight;
+    if (controller == "pids") return l.pids_max.has_value();
+    if (controller == "blkio") return !l.io.empty();
+    return false;
+  }
+
   CgroupV1Options options_;
 };
 

@@ -223,8 +223,8 @@ class CgroupV2Backend final : public CgroupBackend {
   explicit CgroupV2Backend(CgroupV2Options options) : options_(std::move(options)) {}
   CgroupVersion version() const override { return CgroupVersion::kV2; }
 
-  Result<std::unique_ptr<Cgroup>> Create(const std::string& name,
-                                         const CgroupLimits& limits) override {
+  Result<std::unique_ptr<Cgroup>> Create(const std::string& name, const CgroupLimits& limits,
+                                         const CgroupCreateOptions& /*options*/) override {
     ARSENAL_TRY(internal::CheckCgroupName(name));
     ARSENAL_TRY(ValidateCgroupLimits(limits));
     std::string parent = JoinPath(options_.root, options_.parent);

@@ -486,7 +486,9 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Create(SandboxSpec spec, SandboxOption
       }
     } else {
       std::string name = "arsenal-" + std::to_string(::getpid()) + "-" + box->id_;
-      auto cg = (*backend)->Create(name, s.limits.ToCgroupLimits());
+      policies::CgroupCreateOptions create;
+      create.limited_controllers_only = options.cgroup_limited_controllers_only && s.namespaces.pid;
+      auto cg = (*backend)->Create(name, s.limits.ToCgroupLimits(), create);
       if (!cg) {
         Error e = std::move(cg).error();
         // A limit the kernel refused is still the spec's fault; name the field.
@@ -856,7 +858,9 @@ bool Sandbox::CheckInitExited() {
 
 Result<SandboxResult> RunSandboxed(const SandboxSpec& spec, const std::vector<std::string>& argv,
                                    const RunOptions& options) {
-  ARSENAL_ASSIGN_OR_RETURN(auto box, Sandbox::Create(spec));
+  SandboxOptions create;
+  create.cgroup_limited_controllers_only = true;  // nothing but the run reads this cgroup
+  ARSENAL_ASSIGN_OR_RETURN(auto box, Sandbox::Create(spec, create));
   auto result = box->Run(argv, options);
   Status destroyed = box->Destroy();
   if (!result) return result;

@@ -222,6 +222,49 @@ TEST_F(CgroupV1Test, CreateLimitAttachStatKillDestroyLeavesNothing) {
   EXPECT_TRUE((*cg)->Destroy().has_value());  // idempotent
 }
 
+// A group for limits only: just the memory and pids hierarchies, no freezer and no cgroup2
+// companion; it still limits, kills everything and goes away.
+TEST_F(CgroupV1Test, LimitedControllersOnlyCreatesJustThoseHierarchies) {
+  if (!layout_.v1_mounts.contains("pids")) GTEST_SKIP() << "no v1 pids hierarchy here";
+  CgroupLimits limits;
+  limits.memory_bytes = 64u << 20;
+  limits.pids_max = 16;
+  std::string name = UniqueName("arsenal-limited");
+  auto cg = backend_->Create(name, limits, CgroupCreateOptions{.limited_controllers_only = true});
+  ASSERT_TRUE(cg.has_value()) << cg.error().ToString();
+  std::vector<std::string> paths = (*cg)->Paths();
+  ASSERT_EQ(paths.size(), 2u);
+  for (const auto& p : paths) {
+    EXPECT_TRUE(p.starts_with(layout_.v1_mounts["memory"] + "/") ||
+                p.starts_with(layout_.v1_mounts["pids"] + "/"))
+        << p;
+  }
+  for (const char* other : {"freezer", "blkio", "cpu"}) {
+    if (!layout_.v1_mounts.contains(other)) continue;
+    const std::string own = layout_.own_v1[other] == "/" ? "" : layout_.own_v1[other];
+    EXPECT_FALSE(DirExists(layout_.v1_mounts[other] + own + "/" + name)) << other;
+  }
+  EXPECT_EQ((*cg)->OpenSelfAttachFds()->size(), 2u);
+  EXPECT_FALSE((*cg)->OpenCloneIntoFd().has_value());
+  auto freeze = (*cg)->Freeze();
+  ASSERT_FALSE(freeze.has_value());
+  EXPECT_EQ(freeze.error().code(), "cgroup.unsupported");
+
+  WaitingChild child;
+  ASSERT_GT(child.pid(), 0);
+  ASSERT_TRUE((*cg)->Attach(child.pid()).has_value());
+  EXPECT_EQ(*(*cg)->Processes(), std::vector<pid_t>{child.pid()});
+  auto stats = (*cg)->ReadStats();
+  ASSERT_TRUE(stats.has_value()) << stats.error().ToString();
+  EXPECT_EQ(stats->pids_current, 1u);
+  child.Release();
+  ASSERT_TRUE((*cg)->KillAll(std::chrono::seconds(5)).has_value());
+  int status = child.Wait();
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  ASSERT_TRUE((*cg)->Destroy().has_value());
+  for (const auto& p : paths) EXPECT_FALSE(DirExists(p)) << p;
+}
+
 TEST_F(CgroupV1Test, DestructorKillsAndRemoves) {
   std::vector<std::string> paths;
   WaitingChild child;

@@ -122,6 +122,10 @@ struct SandboxOptions {
   // One-shot sandboxes whose spec has no cgroup limits and a pid namespace skip the cgroup (the
   // pid namespace already kills everything when the command ends): false forces one.
   bool cgroup_only_when_needed = true;
+  // With a pid namespace, give the cgroup only the controllers the limits need
+  // (policies::CgroupCreateOptions): cheaper to create and remove, but Freeze() then fails and
+  // Usage() reports only what those controllers count. RunSandboxed (`arsenal run`) sets it.
+  bool cgroup_limited_controllers_only = false;
 };
 
 class Sandbox;
