@@ -29,15 +29,15 @@ template SPDLOG_API spdlog::logger::logger(std::string name, sinks_init_list::it
                                            sinks_init_list::iterator end);
 template class SPDLOG_API spdlog::sinks::base_sink<std::mutex>;
 template class SPDLOG_API spdlog::sinks::base_sink<spdlog::details::null_mutex>;
-template class SPDLOG_API spdlog::sinks::stdout_sink_base<spdlog::details::console_mutex>;
-template class SPDLOG_API spdlog::sinks::stdout_sink_base<spdlog::details::console_nullmutex>;
-template class SPDLOG_API spdlog::sinks::stdout_sink<spdlog::details::console_mutex>;
-template class SPDLOG_API spdlog::sinks::stdout_sink<spdlog::details::console_nullmutex>;
-template class SPDLOG_API spdlog::sinks::stderr_sink<spdlog::details::console_mutex>;
-template class SPDLOG_API spdlog::sinks::stderr_sink<spdlog::details::console_nullmutex>;
-template class SPDLOG_API spdlog::sinks::ansicolor_sink<spdlog::details::console_mutex>;
-template class SPDLOG_API spdlog::sinks::ansicolor_sink<spdlog::details::console_nullmutex>;
-template class SPDLOG_API spdlog::sinks::ansicolor_stdout_sink<spdlog::details::console_mutex>;
-template class SPDLOG_API spdlog::sinks::ansicolor_stdout_sink<spdlog::details::console_nullmutex>;
-template class SPDLOG_API spdlog::sinks::ansicolor_stderr_sink<spdlog::details::console_mutex>;
-template class SPDLOG_API spdlog::sinks::ansicolor_stderr_sink<spdlog::details::console_nullmutex>;
+
+// Every console sink comes in a locking and a lock-free flavour.
+#define ARSENAL_CONSOLE_SINK(sink)                                               \
+  template class SPDLOG_API spdlog::sinks::sink<spdlog::details::console_mutex>; \
+  template class SPDLOG_API spdlog::sinks::sink<spdlog::details::console_nullmutex>
+
+ARSENAL_CONSOLE_SINK(stdout_sink_base);
+ARSENAL_CONSOLE_SINK(stdout_sink);
+ARSENAL_CONSOLE_SINK(stderr_sink);
+ARSENAL_CONSOLE_SINK(ansicolor_sink);
+ARSENAL_CONSOLE_SINK(ansicolor_stdout_sink);
+ARSENAL_CONSOLE_SINK(ansicolor_stderr_sink);
