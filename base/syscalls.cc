@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 namespace arsenal::sys {
 
@@ -92,8 +93,8 @@ bool DisposedSignals(uint64_t& mask) {
   int found = 0;
   mask = 0;
   for (const char* line = buf; *line != '\0';) {
-    const bool ign = __builtin_memcmp(line, "SigIgn:", 7) == 0;
-    const bool cgt = __builtin_memcmp(line, "SigCgt:", 7) == 0;
+    const bool ign = std::strncmp(line, "SigIgn:", 7) == 0;
+    const bool cgt = std::strncmp(line, "SigCgt:", 7) == 0;
     const char* p = line;
     if (ign || cgt) {
       p += 7;

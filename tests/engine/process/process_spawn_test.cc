@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <sstream>
 #include <vector>
 
@@ -82,6 +83,46 @@ TEST_P(ProcessSpawnTest, ChildIsDetachedAndStartsWithDefaultSignals) {
   EXPECT_EQ(pgrp, p->pid);
   EXPECT_EQ(session, ::getsid(0));
   EXPECT_EQ(tty, 0);
+}
+
+// A daemon started from a terminal has it as its controlling terminal; its children must not
+// (they could read the operator's keystrokes or write over the session). Run in a forked copy of
+// the test that becomes a session leader with a fresh pseudo-terminal as its terminal.
+TEST_P(ProcessSpawnTest, ChildCannotOpenTheDaemonsControllingTerminal) {
+  const bool handoff = GetParam();
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int code = 20;
+    if (::setsid() < 0) ::_exit(code);
+    const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) ::_exit(21);
+    const char* name = ::ptsname(master);
+    // A session leader without a terminal acquires the first one it opens without O_NOCTTY.
+    const int slave = name == nullptr ? -1 : ::open(name, O_RDWR | O_CLOEXEC);
+    const int own = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
+    if (slave < 0 || own < 0) ::_exit(22);  // the daemon side does have a terminal
+    ::close(own);
+    {
+      auto engine = MakeEngine(handoff);
+      if (engine) {
+        auto& table = engine->Service<ProcessTable>();
+        code = 23;
+        auto p = table.Start(
+            Sh("if (exec 3</dev/tty) 2>/dev/null; then echo has-tty; else echo no-tty; fi; "
+               "set -- $(cut -d')' -f2 /proc/$$/stat); echo \"tty=$5\""));
+        if (p && table.Wait(p->id, 5s)) {
+          auto out = table.ReadOutput(p->id, OutputStream::kStdout, 0, 100);
+          code = out && out->data == "no-tty\ntty=0\n" ? 0 : 24;
+        }
+      }
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 TEST_P(ProcessSpawnTest, ExecFailureIsReportedWithTheStep) {
