@@ -121,6 +121,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   CLI::App app{"arsenal: run Arsenal operations in-process or against a daemon", "arsenal"};
+  app.set_version_flag("--version", "arsenal " ARSENAL_VERSION);
   app.require_subcommand(1);
   std::string remote, key, state_dir = DefaultStateDir();
   app.add_option("--remote", remote, "base URL of a running arsenald (e.g. http://127.0.0.1:7878)");

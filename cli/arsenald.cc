@@ -25,6 +25,7 @@ std::string DefaultStateDir() {
 
 int main(int argc, char** argv) {
   CLI::App app{"arsenald: the Arsenal sandboxing engine daemon"};
+  app.set_version_flag("--version", "arsenald " ARSENAL_VERSION);
   std::string config_path, listen, state_dir, log_level = "info", log_format = "text";
   app.add_option("--config", config_path, "JSON config file");
   app.add_option("--listen", listen, "HOST:PORT to serve on (default 127.0.0.1:7878)");

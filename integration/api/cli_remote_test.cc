@@ -184,6 +184,12 @@ TEST_F(CliRemoteTest, OperationsOverRemotePrintTheResultAsJson) {
   EXPECT_TRUE(from_env.json()["operations"].is_array());
 }
 
+TEST_F(CliRemoteTest, VersionNeedsNoSubcommand) {
+  auto version = RunCli({"--version"}, Env());
+  EXPECT_EQ(version.exit_code, 0) << Describe(version);
+  EXPECT_TRUE(version.out.starts_with("arsenal ")) << Describe(version);
+}
+
 TEST_F(CliRemoteTest, KeyProblemsFailWithAMessageNamingThem) {
   // A well-formed but unknown key.
   auto bad = Remote("ars_0123456789ab_notarealsecretnotarealsecretxxxx", {"list_operations"});
