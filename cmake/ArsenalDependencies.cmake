@@ -9,7 +9,6 @@ find_package(CLI11 QUIET)
 find_package(Boost 1.81 REQUIRED)  # header-only parts: Asio, Beast
 pkg_check_modules(LIBSECCOMP REQUIRED IMPORTED_TARGET libseccomp)
 pkg_check_modules(LIBCAP REQUIRED IMPORTED_TARGET libcap)
-pkg_check_modules(LIBCGROUP REQUIRED IMPORTED_TARGET libcgroup)
 if(NOT EXISTS /usr/include/valijson/validator.hpp)
   message(FATAL_ERROR "valijson headers not found: install libvalijson-dev (scripts/install-deps.sh)")
 endif()

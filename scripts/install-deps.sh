@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages Arsenal needs to build, test and benchmark. Idempotent.
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git curl
-  libseccomp-dev libcap-dev libcgroup-dev libboost1.81-dev nlohmann-json3-dev libsqlite3-dev
+  libseccomp-dev libcap-dev libboost1.81-dev nlohmann-json3-dev libsqlite3-dev
   libssl-dev libcli11-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
   librapidcheck-dev libvalijson-dev gcovr graphviz wrk bubblewrap criu)
 # Node.js runs the independent OpenAPI validator. Machines often carry a newer Node.js (with its own
