@@ -5,6 +5,11 @@
 //     sending SIGKILL to the table's "started" event of the replacement (spawned, exec done).
 //     Reported as counters p50_us, p99_us, mean_us, max_us. Targets: p50 <= 1 ms plain, <= 5 ms
 //     sandboxed (a fresh default sandbox per restart: namespaces, cgroup, seccomp, Landlock).
+//     The second argument, uptime_ms, is how long each child runs before it is killed: 0 is a
+//     crash loop (killed as soon as it sleeps); 50 is a service that crashes after running a
+//     while, by which time a sandboxed child's standby sandbox (the next restart's fresh sandbox,
+//     prepared in the background) is ready. A crash loop faster than a sandbox can be built
+//     waits for the rest of that build.
 //   BM_RestartSoak: 10,000 crash-restart cycles after a warm-up that fills the bounded buffers
 //     (process table retention, history retention, event bus); reports the growth of open fds,
 //     RSS and the number of zombie children over the 10,000: all should stay ~0.
@@ -151,14 +156,16 @@ class Rig {
 
   // Kills the current child once it has settled; returns the time until its replacement
   // started (or -1).
-  double CrashAndWaitUs() {
+  double CrashAndWaitUs(std::chrono::milliseconds uptime = std::chrono::milliseconds(0)) {
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, std::chrono::seconds(5), [&] { return !current_.empty(); });
     const std::string victim = current_;
     const pid_t victim_pid = current_pid_;
     const uint64_t starts = starts_;
+    const auto started_at = started_at_;
     lock.unlock();
     if (!WaitSettled(victim_pid)) return -1;
+    std::this_thread::sleep_until(started_at + uptime);
     const auto t0 = Clock::now();
     const int64_t t0_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
@@ -193,6 +200,7 @@ class Rig {
 
 void BM_RestartLatency(benchmark::State& state) {
   const bool sandboxed = state.range(0) == 1;
+  const std::chrono::milliseconds uptime(state.range(1));
   Rig rig(sandboxed);
   if (!rig.error().empty()) {
     state.SkipWithError(("supervisor did not start: " + rig.error()).c_str());
@@ -203,7 +211,7 @@ void BM_RestartLatency(benchmark::State& state) {
   for (auto _ : state) {
     samples.clear();
     for (int i = 0; i < 1000; ++i) {
-      const double us = rig.CrashAndWaitUs();
+      const double us = rig.CrashAndWaitUs(uptime);
       if (us < 0) {
         state.SkipWithError(
             "a child did not settle within 2 s, or its restart did not happen within 5 s");
@@ -225,9 +233,11 @@ void BM_RestartLatency(benchmark::State& state) {
   state.counters["crashes"] = static_cast<double>(samples.size());
 }
 BENCHMARK(BM_RestartLatency)
-    ->ArgName("sandboxed")
-    ->Arg(0)
-    ->Arg(1)
+    ->ArgNames({"sandboxed", "uptime_ms"})
+    ->Args({0, 0})
+    ->Args({1, 0})
+    ->Args({0, 50})
+    ->Args({1, 50})
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

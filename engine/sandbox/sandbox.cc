@@ -185,14 +185,18 @@ struct Sandbox::Impl {
     return result;
   }
 
-  ~Impl() {
+  ~Impl() { ReapDyingInBackgroundLocked(); }
+
+  // Still waiting for exec'd processes that someone else (the process table) reaps: finish the
+  // wait on a thread of its own, which holds no lock, rather than block the caller or leave a
+  // zombie until this sandbox is freed (a destroyed sandbox stays listed for a while).
+  void ReapDyingInBackgroundLocked() {
     ReapDyingLocked();
     if (dying.empty()) return;
-    // Still waiting for exec'd processes that someone else (the process table) reaps: finish
-    // the wait off this thread rather than block a destructor.
     std::thread([procs = std::move(dying)]() mutable {
       for (auto& p : procs) (void)p.Wait();
     }).detach();
+    dying.clear();
   }
 
   void ReapDyingLocked() {
@@ -808,6 +812,7 @@ Status Sandbox::Destroy() {
   Impl& d = *impl_;
   if (d.state == SandboxState::kDestroyed) return {};
   ARSENAL_TRY(d.KillEverythingLocked());
+  d.ReapDyingInBackgroundLocked();
   if (d.cgroup) {
     ARSENAL_TRY(d.cgroup->Destroy());
     d.cgroup.reset();

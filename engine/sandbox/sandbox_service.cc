@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -51,6 +52,14 @@ struct SandboxEntry {
   // Monitor registrations (fds in the epoll set); owned here, closed on unregister.
   UniqueFd init_watch;
   UniqueFd oom_watch;
+};
+
+// The standby sandbox kept for one inline spec while leases on it exist (KeepStandby).
+struct StandbySlot {
+  Json spec;  // as the leases gave it; parsed again for every build
+  size_t leases = 0;
+  std::shared_ptr<Sandbox> ready;  // started and never used, or null
+  bool building = false;
 };
 
 // A table-launched process with a wall-clock limit.
@@ -105,6 +114,14 @@ struct SandboxService::Impl : std::enable_shared_from_this<SandboxService::Impl>
   UniqueFd epoll;
   UniqueFd wake;
   std::thread monitor;
+
+  // Standbys, by the canonical text of their spec; built one at a time by `standby_thread`
+  // (started with the first lease), off both the caller's thread and the monitor's (a build
+  // takes milliseconds, which would delay OOM handling). Guarded by `mu`.
+  std::map<std::string, sandbox_internal::StandbySlot, std::less<>> standbys;
+  std::deque<std::string> standby_queue;
+  std::condition_variable standby_cv;
+  std::thread standby_thread;
 
   // ---- helpers ---------------------------------------------------------------------------------
 
@@ -349,6 +366,128 @@ struct SandboxService::Impl : std::enable_shared_from_this<SandboxService::Impl>
     }
   }
 
+  // ---- standbys
+  // ----------------------------------------------------------------------------------
+
+  // A started sandbox of `spec`, or null (logged: the launch that wanted it creates a fresh one
+  // and reports the error itself).
+  std::shared_ptr<Sandbox> BuildStandby(const Json& spec) {
+    auto parsed = SandboxSpec::FromJson(spec);
+    if (!parsed) return nullptr;
+    SandboxOptions options;
+    options.id = NewId();
+    auto made = Sandbox::Create(std::move(*parsed), options);
+    if (!made) {
+      log::Get("sandbox")->warn("standby sandbox not created: {}", made.error().ToString());
+      return nullptr;
+    }
+    std::shared_ptr<Sandbox> box(std::move(*made));
+    if (auto started = box->Start(); !started) {
+      log::Get("sandbox")->warn("standby sandbox {} did not start: {}", box->id(),
+                                started.error().ToString());
+      return nullptr;  // `box` destroys itself
+    }
+    return box;
+  }
+
+  void StandbyLoop() {
+    std::unique_lock lock(mu);
+    for (;;) {
+      standby_cv.wait(lock, [&] { return stopping || !standby_queue.empty(); });
+      if (stopping) return;
+      const std::string key = std::move(standby_queue.front());
+      standby_queue.pop_front();
+      auto it = standbys.find(key);
+      if (it == standbys.end() || it->second.leases == 0 || it->second.ready ||
+          it->second.building) {
+        continue;
+      }
+      it->second.building = true;
+      const Json spec = it->second.spec;
+      lock.unlock();
+      std::shared_ptr<Sandbox> box = BuildStandby(spec);
+      lock.lock();
+      // The slot outlives the build: the last lease waits for `building` to clear.
+      it = standbys.find(key);
+      it->second.building = false;
+      it->second.ready = std::move(box);
+      standby_cv.notify_all();
+    }
+  }
+
+  // Queues a build of `key`'s standby (under `mu`).
+  void RequestStandbyLocked(const std::string& key) {
+    if (stopping) return;
+    standby_queue.push_back(key);
+    if (!standby_thread.joinable()) standby_thread = std::thread([this] { StandbyLoop(); });
+    standby_cv.notify_all();
+  }
+
+  // The standby of `key` if leases keep one; waits for a build in progress (it is further along
+  // than a fresh sandbox would be). Queues the next build.
+  std::shared_ptr<Sandbox> TakeStandby(const std::string& key) {
+    std::unique_lock lock(mu);
+    auto it = standbys.find(key);
+    if (it == standbys.end()) return nullptr;
+    standby_cv.wait_for(lock, std::chrono::seconds(10), [&] {
+      auto at = standbys.find(key);
+      return stopping || at == standbys.end() || !at->second.building;
+    });
+    it = standbys.find(key);
+    if (it == standbys.end()) return nullptr;
+    std::shared_ptr<Sandbox> box = std::move(it->second.ready);
+    RequestStandbyLocked(key);
+    return box;
+  }
+
+  std::shared_ptr<void> Lease(const Json& spec) {
+    // Only a sandbox with a pid namespace can be started ahead of its workload.
+    auto parsed = SandboxSpec::FromJson(spec.is_null() ? Json::object() : spec);
+    if (!parsed || !parsed->namespaces.pid) return nullptr;
+    const Json canonical = spec.is_null() ? Json::object() : spec;
+    std::string key = canonical.dump();
+    {
+      std::lock_guard lock(mu);
+      if (stopping) return nullptr;
+      auto& slot = standbys[key];
+      if (slot.leases++ == 0) {
+        slot.spec = canonical;
+        RequestStandbyLocked(key);
+      }
+    }
+    struct StandbyLease {
+      std::weak_ptr<Impl> service;
+      std::string key;
+      ~StandbyLease() {
+        if (auto self = service.lock()) self->Release(key);
+      }
+    };
+    auto lease = std::make_shared<StandbyLease>();
+    lease->service = weak_from_this();
+    lease->key = std::move(key);
+    return lease;
+  }
+
+  void Release(const std::string& key) {
+    std::shared_ptr<Sandbox> box;
+    {
+      std::unique_lock lock(mu);
+      auto it = standbys.find(key);
+      if (it == standbys.end() || --it->second.leases > 0) return;
+      standby_cv.wait(lock, [&] { return !standbys.at(key).building; });
+      it = standbys.find(key);
+      if (it->second.leases > 0) return;  // leased again while the build finished
+      box = std::move(it->second.ready);
+      standbys.erase(it);
+    }
+    if (box) {
+      if (auto s = box->Destroy(); !s) {
+        log::Get("sandbox")->warn("standby sandbox {}: destroy failed: {}", box->id(),
+                                  s.error().ToString());
+      }
+    }
+  }
+
   // ---- process table integration
   // -----------------------------------------------------------------
 
@@ -382,6 +521,20 @@ struct SandboxService::Impl : std::enable_shared_from_this<SandboxService::Impl>
     }
     WakeMonitor();
     if (monitor.joinable()) monitor.join();
+    {
+      std::lock_guard lock(mu);
+      standby_cv.notify_all();
+    }
+    if (standby_thread.joinable()) standby_thread.join();
+    std::vector<std::shared_ptr<Sandbox>> spares;
+    {
+      std::lock_guard lock(mu);
+      for (auto& [_, slot] : standbys) {
+        if (slot.ready) spares.push_back(std::move(slot.ready));
+      }
+      standbys.clear();
+    }
+    for (auto& box : spares) (void)box->Destroy();
     std::vector<std::shared_ptr<SandboxEntry>> all;
     std::deque<std::function<void()>> dropped;
     {
@@ -468,6 +621,7 @@ class Launcher final : public SandboxLauncher {
     LaunchedChild child;
     std::shared_ptr<Sandbox> box;
     bool ephemeral = false;
+    bool from_standby = false;
     std::unique_ptr<SandboxProcess> proc;
     if (!ref.id.empty()) {
       auto e = d->Lookup(ref.id);
@@ -480,13 +634,29 @@ class Launcher final : public SandboxLauncher {
       box = e->box;
       ARSENAL_ASSIGN_OR_RETURN(proc, box->LaunchExec(ps.argv, o));
     } else {
-      auto spec = SandboxSpec::FromJson(ref.spec.is_null() ? Json::object() : ref.spec);
-      if (!spec) return Fail(std::move(spec).error().NestField("sandbox"));
-      SandboxOptions so;
-      so.id = d->NewId();
-      ARSENAL_ASSIGN_OR_RETURN(auto made, Sandbox::Create(std::move(*spec), so));
-      box = std::shared_ptr<Sandbox>(std::move(made));
-      ARSENAL_ASSIGN_OR_RETURN(proc, box->Launch(ps.argv, o));
+      const Json& inline_spec = ref.spec.is_null() ? Json::object() : ref.spec;
+      // A standby (KeepStandby) has its namespaces, mounts and cgroup ready: the workload joins
+      // it like execute_in_sandbox does. If joining fails, the standby is destroyed and a fresh
+      // sandbox is made, so the error a caller sees is always that of a fresh sandbox.
+      if (auto spare = d->TakeStandby(inline_spec.dump())) {
+        if (auto joined = spare->LaunchExec(ps.argv, o)) {
+          box = std::move(spare);
+          proc = std::move(*joined);
+          from_standby = true;
+        } else {
+          log::Get("sandbox")->warn("standby sandbox {} not usable: {}", spare->id(),
+                                    joined.error().ToString());
+        }
+      }
+      if (!box) {
+        auto spec = SandboxSpec::FromJson(inline_spec);
+        if (!spec) return Fail(std::move(spec).error().NestField("sandbox"));
+        SandboxOptions so;
+        so.id = d->NewId();
+        ARSENAL_ASSIGN_OR_RETURN(auto made, Sandbox::Create(std::move(*spec), so));
+        box = std::shared_ptr<Sandbox>(std::move(made));
+        ARSENAL_ASSIGN_OR_RETURN(proc, box->Launch(ps.argv, o));
+      }
       ephemeral = true;
     }
     child.pid = proc->pid();
@@ -497,7 +667,8 @@ class Launcher final : public SandboxLauncher {
     std::shared_ptr<SandboxEntry> entry;
     if (ephemeral) {
       entry = d->Insert(box, "process", true);
-      d->Emit("created", box->id(), Json::object(), {{"ephemeral", true}});
+      d->Emit("created", box->id(), Json::object(),
+              {{"ephemeral", true}, {"standby", from_standby}});
       d->Watch(*entry);
       if (auto usage = box->Usage(); usage && usage->has_cgroup) {
         child.control = std::make_shared<SandboxControl>(box, entry);
@@ -526,6 +697,11 @@ class Launcher final : public SandboxLauncher {
                                 "sandbox '" + sandbox_id + "' has no running PID 1"));
     }
     return pid;
+  }
+
+  std::shared_ptr<void> KeepStandby(const Json& sandbox_spec) override {
+    auto d = impl_.lock();
+    return d ? d->Lease(sandbox_spec) : nullptr;
   }
 
  private:
@@ -631,6 +807,13 @@ Result<std::shared_ptr<Sandbox>> SandboxService::Find(std::string_view id) const
   auto e = impl_->Lookup(id);
   if (!e) return Fail(NotFound(id));
   return e->box;
+}
+
+size_t SandboxService::standbys_ready() const {
+  std::lock_guard lock(impl_->mu);
+  size_t n = 0;
+  for (const auto& [_, slot] : impl_->standbys) n += slot.ready ? 1 : 0;
+  return n;
 }
 
 size_t SandboxService::size() const {

@@ -100,6 +100,9 @@ struct SupervisorService::Impl {
     uint64_t nested_uid = 0;
     int64_t started_unix_ms = 0;
     std::optional<Error> last_start_error;
+    // Keeps a fresh sandbox of an inline-sandboxed worker prepared for its next restart
+    // (SandboxLauncher::KeepStandby); dropped with the child.
+    std::shared_ptr<void> standby;
   };
 
   struct Node {
@@ -342,6 +345,14 @@ struct SupervisorService::Impl {
     rt->process_id = started->id;
     rt->pid = started->pid;
     rt->started_unix_ms = started->started_unix_ms;
+    // After the first start, so that start does not wait for the standby's build.
+    const auto& sandbox = rt->spec.process->sandbox;
+    if (!rt->standby && sandbox && sandbox->id.empty() &&
+        rt->spec.policy.restart != RestartType::kTemporary) {
+      if (auto launcher = table->sandbox_launcher()) {
+        rt->standby = launcher->KeepStandby(sandbox->spec);
+      }
+    }
     by_process[started->id] = ProcRef{node.uid, a.id, a.instance};
     Enqueue(Write{.kind = Write::Kind::kLiveUpsert,
                   .root = node.root,
@@ -448,6 +459,7 @@ struct SupervisorService::Impl {
     }
     for (auto& [id, rt] : node.children) {
       if (!rt.process_id.empty()) by_process.erase(rt.process_id);
+      rt.standby.reset();  // destroyed before anyone waiting for this exit hears of it
     }
     for (auto& [req, done] : node.waiting) {
       done(Fail(Error(ErrorCategory::kUnavailable, "supervisor.not_running",

@@ -78,6 +78,21 @@ bool WaitFor(Pred pred, std::chrono::milliseconds timeout = 5s) {
   return pred();
 }
 
+// The children of this process (of any of its threads).
+std::set<pid_t> OwnChildren() {
+  std::set<pid_t> out;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream children(task.path() / "children");
+    for (pid_t pid = 0; children >> pid;) out.insert(pid);
+  }
+  return out;
+}
+
+std::string PidNamespace(pid_t pid) {
+  std::error_code ec;
+  return std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/ns/pid", ec).string();
+}
+
 class SupervisorRuntimeTest : public ::testing::Test {
  protected:
   void SetUp() override { Open({}); }
@@ -600,6 +615,61 @@ TEST_F(SupervisorRuntimeTest, SandboxedChild) {
   Kill(c["boxed"]);
   EXPECT_NE(WaitRestarted("s", "boxed", c["boxed"].pid), 0);
   EXPECT_EQ(Children("s")["plain"].pid, c["plain"].pid);
+}
+
+// A restart joins the standby sandbox prepared in the background: a fresh sandbox (its own pid
+// namespace, an empty tmpfs, nothing the crashed instance left), never the crashed one's. The
+// standby goes with the supervisor.
+TEST_F(SupervisorRuntimeTest, SandboxedRestartJoinsAFreshStandby) {
+  SandboxService& sandboxes = SandboxService::Get(*engine_);
+  const std::set<pid_t> before = OwnChildren();
+  const Json script = {"/bin/sh", "-c",
+                       "if [ -e /tmp/mark ]; then echo reused; fi; : > /tmp/mark; echo up; "
+                       "exec sleep 1000"};
+  ASSERT_TRUE(sup_->StartSupervisor(
+      {{"id", "s"},
+       {"max_restarts", 5},
+       {"children",
+        {{{"id", "boxed"},
+          {"process",
+           {{"argv", script},
+            {"sandbox", {{"mounts", {{{"type", "tmpfs"}, {"target", "/tmp"}}}}}}}}}}}}));
+  ASSERT_TRUE(WaitFor([&] { return sandboxes.standbys_ready() == 1; }));
+  auto output = [&](const std::string& process_id) {
+    auto chunk = table_->ReadOutput(process_id, OutputStream::kStdout, 0, 4096);
+    return chunk ? chunk->data : std::string();
+  };
+  const ChildInfo first = Children("s")["boxed"];
+  ASSERT_TRUE(WaitFor([&] { return output(first.process_id) == "up\n"; }));
+  const std::string first_ns = PidNamespace(first.pid);
+  ASSERT_FALSE(first_ns.empty());
+  Kill(first);
+  ASSERT_NE(WaitRestarted("s", "boxed", first.pid), 0);
+  const ChildInfo second = Children("s")["boxed"];
+  ASSERT_TRUE(WaitFor([&] { return output(second.process_id) == "up\n"; }))
+      << output(second.process_id);
+  EXPECT_NE(PidNamespace(second.pid), first_ns);
+
+  engine_->events().Flush();
+  const auto created = engine_->events().Since(0, "arsenal.sandbox.created").events;
+  ASSERT_EQ(created.size(), 2u);
+  EXPECT_EQ(created[0].metadata.value("standby", true), false);
+  EXPECT_EQ(created[1].metadata.value("standby", false), true);
+  EXPECT_TRUE(WaitFor([&] { return sandboxes.standbys_ready() == 1; }));  // the next one
+
+  ASSERT_TRUE(sup_->StopSupervisor("s"));
+  EXPECT_EQ(sandboxes.standbys_ready(), 0u);
+  // No standby's PID 1, and no crashed sandbox's, outlives the supervisor.
+  EXPECT_TRUE(WaitFor([&] { return OwnChildren() == before; })) << [&] {
+    std::string extra;
+    for (pid_t p : OwnChildren()) {
+      std::ifstream cmd("/proc/" + std::to_string(p) + "/stat");
+      std::string c;
+      std::getline(cmd, c);
+      extra += std::to_string(p) + ":" + c + (before.contains(p) ? "(before) " : " ");
+    }
+    return extra;
+  }();
 }
 
 // A sandboxed child is no process-group leader in the daemon's view, so the supervisor's

@@ -262,6 +262,18 @@ class SandboxLauncher {
   virtual Result<LaunchedChild> Launch(const ProcessSpec& spec, const ChildStdio& stdio) = 0;
   // The pid of the sandbox's init (for get_process_tree rooted at a sandbox).
   virtual Result<pid_t> SandboxRootPid(const std::string& sandbox_id) = 0;
+  // Keeps one fresh, started, never-used sandbox of the inline spec `sandbox_spec` prepared
+  // until the returned lease is dropped, so that the next Launch of a process with that inline
+  // spec (a supervisor's restart) joins it instead of creating namespaces, mounts and a cgroup on
+  // the restart path. Leases of the same spec share one standby. Returns null when the launcher
+  // keeps no standby for that spec (no pid namespace, or an unparsable spec). Dropping the last
+  // lease destroys the standby before it returns: no process or cgroup outlives the leases.
+  // Security: a standby is never reused; a sandbox that has run a workload is destroyed, not
+  // recycled, so a crashed (possibly hostile) workload leaves nothing to its successor.
+  virtual std::shared_ptr<void> KeepStandby(const Json& sandbox_spec) {
+    (void)sandbox_spec;
+    return nullptr;
+  }
 };
 
 // Adopt(): a process created elsewhere, with the parent ends of its stdio (each may be invalid).

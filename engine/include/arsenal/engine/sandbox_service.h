@@ -22,7 +22,14 @@
 // sandbox (spec.limits.timeout: an inline sandbox is killed whole, a process in a long-lived one
 // alone; event arsenal.sandbox.timeout).
 //
-// Events (EventBus): arsenal.sandbox.created, .started, .stopped, .destroyed, .oom, .timeout,
+// Standbys: a supervisor keeps one fresh, started sandbox per inline spec of its restartable
+// sandboxed children (SandboxLauncher::KeepStandby), built on a background thread; a restart's
+// workload joins it (like execute_in_sandbox) instead of waiting for namespaces, mounts and a
+// cgroup to be made, and the next standby is built behind it. A standby is used once: the
+// sandbox a workload ran in is destroyed when the workload exits, never handed to another.
+//
+// Events (EventBus): arsenal.sandbox.created (metadata standby: true when an inline sandbox was
+// a standby), .started, .stopped, .destroyed, .oom, .timeout,
 // .exec (measurements duration_us, exit_code; metadata sandbox, argv0, outcome).
 //
 // Threading: every method may be called from any thread. Execute blocks until the command ends
@@ -100,6 +107,9 @@ class SandboxService {
   // The sandbox object itself (for embedders in the daemon).
   Result<std::shared_ptr<Sandbox>> Find(std::string_view id) const;
   size_t size() const;
+  // Standby sandboxes built and waiting for a restart (SandboxLauncher::KeepStandby). They are
+  // not listed: none has run anything yet, and each is destroyed when its last lease drops.
+  size_t standbys_ready() const;
 
   static const ListSpec& ListSpecification();
 
