@@ -58,6 +58,38 @@ void BM_SpawnTrueUserNamespaceOnly(benchmark::State& state) {
 }
 BENCHMARK(BM_SpawnTrueUserNamespaceOnly)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
+// SpawnInto + wait of /bin/true in a running default sandbox (an idle PID 1 holding every
+// namespace): what execute_in_sandbox and a restart into a standby sandbox pay.
+void BM_SpawnIntoTrue(benchmark::State& state) {
+  if (!arsenal::ns::DetectKernelFeatures().user_namespaces) {
+    state.SkipWithError("user namespaces unavailable");
+    return;
+  }
+  SpawnSpec holder;
+  holder.idle_init = true;
+  holder.stdin_fd = holder.stdout_fd = holder.stderr_fd = -1;
+  auto init = arsenal::ns::Spawn(holder);
+  if (!init) {
+    state.SkipWithError(init.error().ToString().c_str());
+    return;
+  }
+  SpawnSpec spec;
+  spec.argv = {"/bin/true"};
+  for (auto _ : state) {
+    auto proc = arsenal::ns::SpawnInto(init->pidfd(), spec);
+    if (!proc) {
+      state.SkipWithError(proc.error().ToString().c_str());
+      return;
+    }
+    auto status = proc->Wait();
+    if (!status || !status->Success()) {
+      state.SkipWithError("/bin/true failed");
+      return;
+    }
+  }
+}
+BENCHMARK(BM_SpawnIntoTrue)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+
 // Baseline: plain posix_spawn + waitpid.
 void BM_PosixSpawnTrue(benchmark::State& state) {
   char arg0[] = "/bin/true";

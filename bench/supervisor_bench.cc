@@ -10,9 +10,10 @@
 //     while, by which time a sandboxed child's standby sandbox (the next restart's fresh sandbox,
 //     prepared in the background) is ready. A crash loop faster than a sandbox can be built
 //     waits for the rest of that build.
-//   BM_RestartSoak: 10,000 crash-restart cycles after a warm-up that fills the bounded buffers
-//     (process table retention, history retention, event bus); reports the growth of open fds,
-//     RSS and the number of zombie children over the 10,000: all should stay ~0.
+//   BM_RestartSoak: 10,000 crash-restart cycles, plain and sandboxed, after a warm-up that fills
+//     the bounded buffers (process table retention, history retention, event bus, destroyed
+//     sandboxes); reports the growth of open fds, RSS and the number of zombie children over the
+//     10,000: all should stay ~0.
 #include <benchmark/benchmark.h>
 #include <dirent.h>
 #include <signal.h>
@@ -243,7 +244,7 @@ BENCHMARK(BM_RestartLatency)
     ->UseRealTime();
 
 // Reference under the same machine load: the bare minimum a restart needs (SIGKILL, waitpid,
-// posix_spawn of the same program), without any supervisor.
+// posix_spawn of the same program), without any supervisor, after the same uptimes.
 void BM_RawRespawnBaseline(benchmark::State& state) {
   char arg0[] = "/bin/sleep";
   char arg1[] = "100000";
@@ -254,10 +255,13 @@ void BM_RawRespawnBaseline(benchmark::State& state) {
     state.SkipWithError("posix_spawn failed");
     return;
   }
+  const std::chrono::milliseconds uptime(state.range(0));
   std::vector<double> samples;
   for (auto _ : state) {
     for (int i = 0; i < 1000; ++i) {
+      const auto started = Clock::now();
       if (!WaitSettled(pid)) return state.SkipWithError("the child did not settle");
+      std::this_thread::sleep_until(started + uptime);
       const auto t0 = Clock::now();
       ::kill(pid, SIGKILL);
       ::waitpid(pid, nullptr, 0);
@@ -271,12 +275,18 @@ void BM_RawRespawnBaseline(benchmark::State& state) {
   state.counters["p50_us"] = samples[samples.size() / 2];
   state.counters["p99_us"] = samples[samples.size() * 99 / 100];
 }
-BENCHMARK(BM_RawRespawnBaseline)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_RawRespawnBaseline)
+    ->ArgName("uptime_ms")
+    ->Arg(0)
+    ->Arg(50)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 void BM_RestartSoak(benchmark::State& state) {
   // Small retention so the bounded buffers are full after the warm-up.
-  Rig rig(false, {{"process", {{"exited_retention", 100}}},
-                  {"supervisor", {{"history_retention", 1000}}}});
+  Rig rig(state.range(1) == 1, {{"process", {{"exited_retention", 100}}},
+                                {"supervisor", {{"history_retention", 1000}}}});
   if (!rig.error().empty()) {
     state.SkipWithError(rig.error().c_str());
     return;
@@ -311,7 +321,13 @@ void BM_RestartSoak(benchmark::State& state) {
       static_cast<long long>(rss0), static_cast<long long>(rss1), static_cast<long long>(zombies0),
       static_cast<long long>(zombies1));
 }
-BENCHMARK(BM_RestartSoak)->Arg(10000)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_RestartSoak)
+    ->ArgNames({"restarts", "sandboxed"})
+    ->Args({10000, 0})
+    ->Args({10000, 1})
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace arsenal
