@@ -13,9 +13,8 @@
 #
 # For each endpoint it runs wrk twice: at full speed (16 connections, 2 threads: the maximum
 # throughput) and at a constant rate (the target: p99 <= 2 ms at 1,000 requests/s). wrk 4 has no
-# rate flag, so the constant rate is held by constant_rate.lua: each of C connections waits C/R
-# seconds before each request (so the achieved rate is R less the response times' share, printed
-# next to the target). Everything runs on 127.0.0.1; the daemon gets a temporary state dir
+# rate flag, so the constant rate is held by constant_rate.lua: each wrk thread sends on a
+# timetable of slots (the achieved rate is printed next to the target). Everything runs on 127.0.0.1; the daemon gets a temporary state dir
 # and port, and is stopped (by its pid) and its processes with it at the end.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -97,7 +96,7 @@ run() {  # name, path-or-empty, mode (max|rate)[, base URL]
     unset BENCH_RATE
     out=$(wrk -t2 -c16 -d"${duration}s" --latency -s "$here/constant_rate.lua" "$url")
   else
-    export BENCH_RATE=$rate BENCH_CONNECTIONS=10
+    export BENCH_RATE=$rate BENCH_THREADS=2
     out=$(wrk -t2 -c10 -d"${duration}s" --latency -s "$here/constant_rate.lua" "$url")
   fi
   echo "$out" >"$state/wrk-$name-$mode.out"
