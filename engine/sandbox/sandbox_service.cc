@@ -407,11 +407,19 @@ struct SandboxService::Impl : std::enable_shared_from_this<SandboxService::Impl>
       lock.unlock();
       std::shared_ptr<Sandbox> box = BuildStandby(spec);
       lock.lock();
-      // The slot outlives the build: the last lease waits for `building` to clear.
+      // The slot outlives the build: the last lease waits for `building` to clear, and shutdown
+      // joins this thread before it clears the slots.
       it = standbys.find(key);
-      it->second.building = false;
-      it->second.ready = std::move(box);
+      if (it != standbys.end()) {
+        it->second.building = false;
+        it->second.ready = std::move(box);
+      }
       standby_cv.notify_all();
+      if (box) {
+        lock.unlock();
+        box.reset();  // destroys it
+        lock.lock();
+      }
     }
   }
 
@@ -474,9 +482,13 @@ struct SandboxService::Impl : std::enable_shared_from_this<SandboxService::Impl>
       std::unique_lock lock(mu);
       auto it = standbys.find(key);
       if (it == standbys.end() || --it->second.leases > 0) return;
-      standby_cv.wait(lock, [&] { return !standbys.at(key).building; });
+      standby_cv.wait(lock, [&] {
+        auto at = standbys.find(key);
+        return at == standbys.end() || !at->second.building;
+      });
       it = standbys.find(key);
-      if (it->second.leases > 0) return;  // leased again while the build finished
+      // Gone (the service shut down and destroyed it), or leased again meanwhile.
+      if (it == standbys.end() || it->second.leases > 0) return;
       box = std::move(it->second.ready);
       standbys.erase(it);
     }
