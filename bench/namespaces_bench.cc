@@ -15,13 +15,17 @@ namespace {
 
 using arsenal::ns::SpawnSpec;
 
-void RunSpawnLoop(benchmark::State& state, const SpawnSpec& spec) {
-  if (!arsenal::ns::DetectKernelFeatures().user_namespaces) {
-    state.SkipWithError("user namespaces unavailable");
-    return;
-  }
+bool HasUserNamespaces(benchmark::State& state) {
+  if (arsenal::ns::DetectKernelFeatures().user_namespaces) return true;
+  state.SkipWithError("user namespaces unavailable");
+  return false;
+}
+
+// Times spawn(spec) + wait of /bin/true per iteration.
+template <typename SpawnFn>
+void RunLoop(benchmark::State& state, const SpawnSpec& spec, SpawnFn spawn) {
   for (auto _ : state) {
-    auto proc = arsenal::ns::Spawn(spec);
+    auto proc = spawn(spec);
     if (!proc) {
       state.SkipWithError(proc.error().ToString().c_str());
       return;
@@ -32,6 +36,11 @@ void RunSpawnLoop(benchmark::State& state, const SpawnSpec& spec) {
       return;
     }
   }
+}
+
+void RunSpawnLoop(benchmark::State& state, const SpawnSpec& spec) {
+  if (!HasUserNamespaces(state)) return;
+  RunLoop(state, spec, [](const SpawnSpec& s) { return arsenal::ns::Spawn(s); });
 }
 
 void BM_SpawnTrueDefaultIsolation(benchmark::State& state) {
@@ -61,10 +70,7 @@ BENCHMARK(BM_SpawnTrueUserNamespaceOnly)->Unit(benchmark::kMillisecond)->MinTime
 // SpawnInto + wait of /bin/true in a running default sandbox (an idle PID 1 holding every
 // namespace): what execute_in_sandbox and a restart into a standby sandbox pay.
 void BM_SpawnIntoTrue(benchmark::State& state) {
-  if (!arsenal::ns::DetectKernelFeatures().user_namespaces) {
-    state.SkipWithError("user namespaces unavailable");
-    return;
-  }
+  if (!HasUserNamespaces(state)) return;
   SpawnSpec holder;
   holder.idle_init = true;
   holder.stdin_fd = holder.stdout_fd = holder.stderr_fd = -1;
@@ -75,18 +81,8 @@ void BM_SpawnIntoTrue(benchmark::State& state) {
   }
   SpawnSpec spec;
   spec.argv = {"/bin/true"};
-  for (auto _ : state) {
-    auto proc = arsenal::ns::SpawnInto(init->pidfd(), spec);
-    if (!proc) {
-      state.SkipWithError(proc.error().ToString().c_str());
-      return;
-    }
-    auto status = proc->Wait();
-    if (!status || !status->Success()) {
-      state.SkipWithError("/bin/true failed");
-      return;
-    }
-  }
+  RunLoop(state, spec,
+          [&](const SpawnSpec& s) { return arsenal::ns::SpawnInto(init->pidfd(), s); });
 }
 BENCHMARK(BM_SpawnIntoTrue)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
