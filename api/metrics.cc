@@ -1,5 +1,6 @@
 #include "arsenal/api/metrics.h"
 
+#include <charconv>
 #include <sstream>
 
 namespace arsenal::api {
@@ -19,6 +20,14 @@ std::string Label(const std::string& v) {
     }
   }
   return out;
+}
+
+// The shortest text that reads back as the same double ("0.00025", not the 17-digit
+// "0.00025000000000000001"): bucket bounds are label values, compared as text by some tools.
+std::string Number(double v) {
+  char buf[400];  // fixed notation of any double fits
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed);
+  return ec == std::errc() ? std::string(buf, end) : std::to_string(v);
 }
 
 }  // namespace
@@ -52,8 +61,10 @@ void Metrics::CountHttp(const std::string& method, int status) {
 }
 
 std::string Metrics::Render() const {
+  // Before mu_: the bus delivers to OnEvent (which takes mu_) while holding its handler lock,
+  // which stats() takes too; asking for stats under mu_ would be a lock-order inversion.
+  const auto stats = engine_.events().stats();
   std::ostringstream out;
-  out.precision(17);
   std::lock_guard lock(mu_);
   out << "# HELP arsenal_operations_total Operations executed, by operation and outcome.\n"
          "# TYPE arsenal_operations_total counter\n";
@@ -67,12 +78,12 @@ std::string Metrics::Render() const {
     const std::string labels =
         "operation=\"" + Label(key.first) + "\",outcome=\"" + Label(key.second) + "\"";
     for (size_t i = 0; i < kBuckets.size(); ++i) {
-      out << "arsenal_operation_duration_seconds_bucket{" << labels << ",le=\"" << kBuckets[i]
-          << "\"} " << h.buckets[i] << "\n";
+      out << "arsenal_operation_duration_seconds_bucket{" << labels << ",le=\""
+          << Number(kBuckets[i]) << "\"} " << h.buckets[i] << "\n";
     }
     out << "arsenal_operation_duration_seconds_bucket{" << labels << ",le=\"+Inf\"} " << h.count
         << "\n";
-    out << "arsenal_operation_duration_seconds_sum{" << labels << "} " << h.sum << "\n";
+    out << "arsenal_operation_duration_seconds_sum{" << labels << "} " << Number(h.sum) << "\n";
     out << "arsenal_operation_duration_seconds_count{" << labels << "} " << h.count << "\n";
   }
   out << "# HELP arsenal_http_responses_total HTTP responses, by method and status.\n"
@@ -81,7 +92,6 @@ std::string Metrics::Render() const {
     out << "arsenal_http_responses_total{method=\"" << Label(key.first) << "\",status=\""
         << key.second << "\"} " << n << "\n";
   }
-  const auto stats = engine_.events().stats();
   out << "# HELP arsenal_events_emitted_total Events emitted on the event bus.\n"
          "# TYPE arsenal_events_emitted_total counter\n"
       << "arsenal_events_emitted_total " << stats.emitted << "\n"
