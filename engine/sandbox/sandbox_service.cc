@@ -648,13 +648,18 @@ class Launcher final : public SandboxLauncher {
     } else {
       const Json& inline_spec = ref.spec.is_null() ? Json::object() : ref.spec;
       // A standby (KeepStandby) has its namespaces, mounts and cgroup ready: the workload joins
-      // it like execute_in_sandbox does. If joining fails, the standby is destroyed and a fresh
-      // sandbox is made, so the error a caller sees is always that of a fresh sandbox.
+      // it like execute_in_sandbox does. The command's own errors (a program that does not
+      // exist, a bad argv) are returned as they are; if the standby itself failed, it is
+      // destroyed and a fresh sandbox is made, so those errors are always a fresh sandbox's.
       if (auto spare = d->TakeStandby(inline_spec.dump())) {
-        if (auto joined = spare->LaunchExec(ps.argv, o)) {
+        auto joined = spare->LaunchExec(ps.argv, o);
+        if (joined) {
           box = std::move(spare);
           proc = std::move(*joined);
           from_standby = true;
+        } else if (joined.error().code() == "sandbox.exec_failed" ||
+                   joined.error().category() == ErrorCategory::kValidation) {
+          return Fail(std::move(joined).error());
         } else {
           log::Get("sandbox")->warn("standby sandbox {} not usable: {}", spare->id(),
                                     joined.error().ToString());

@@ -672,6 +672,41 @@ TEST_F(SupervisorRuntimeTest, SandboxedRestartJoinsAFreshStandby) {
   }();
 }
 
+// A restart into a standby whose program has gone fails with the command's own error
+// (sandbox.exec_failed, naming the program), as a fresh sandbox's would.
+TEST_F(SupervisorRuntimeTest, SandboxedRestartOfAVanishedProgramReportsExecFailed) {
+  SandboxService& sandboxes = SandboxService::Get(*engine_);
+  char dir_template[] = "/tmp/arsenal-standby-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::filesystem::path dir = dir_template;
+  const std::filesystem::path program = dir / "run.sh";
+  {
+    std::ofstream out(program);
+    out << "#!/bin/sh\nexec sleep 1000\n";
+  }
+  std::filesystem::permissions(
+      program, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                   std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                   std::filesystem::perms::others_exec);
+  std::filesystem::permissions(
+      dir, std::filesystem::perms::others_read | std::filesystem::perms::others_exec,
+      std::filesystem::perm_options::add);
+  ASSERT_TRUE(sup_->StartSupervisor(
+      {{"id", "s"},
+       {"max_restarts", 5},
+       {"children",
+        {{{"id", "boxed"},
+          {"process", {{"argv", {program.string()}}, {"sandbox", Json::object()}}}}}}}));
+  ASSERT_TRUE(WaitFor([&] { return sandboxes.standbys_ready() == 1; }));
+  std::filesystem::remove(program);
+  auto restarted = sup_->RestartChild("s", "boxed");
+  ASSERT_FALSE(restarted);
+  EXPECT_NE(restarted.error().ToJson().dump().find("sandbox.exec_failed"), std::string::npos)
+      << restarted.error().ToString();
+  ASSERT_TRUE(sup_->StopSupervisor("s"));
+  std::filesystem::remove_all(dir);
+}
+
 // A sandboxed child is no process-group leader in the daemon's view, so the supervisor's
 // group-wide SIGTERM and SIGKILL must reach it through its pidfd; before, they signalled no one
 // and each child was given up on after the table's 10 s kill timeout.
