@@ -9,7 +9,8 @@
 //     crash loop (killed as soon as it sleeps); 50 is a service that crashes after running a
 //     while, by which time a sandboxed child's standby sandbox (the next restart's fresh sandbox,
 //     prepared in the background) is ready. A crash loop faster than a sandbox can be built
-//     waits for the rest of that build.
+//     waits for the rest of that build. The third argument, standby, 0 sets
+//     supervisor.sandbox_standby false: every sandboxed restart creates its sandbox.
 //   BM_RestartSoak: 10,000 crash-restart cycles, plain and sandboxed, after a warm-up that fills
 //     the bounded buffers (process table retention, history retention, event bus, destroyed
 //     sandboxes); reports the growth of open fds, RSS and the number of zombie children over the
@@ -202,7 +203,8 @@ class Rig {
 void BM_RestartLatency(benchmark::State& state) {
   const bool sandboxed = state.range(0) == 1;
   const std::chrono::milliseconds uptime(state.range(1));
-  Rig rig(sandboxed);
+  const bool standby = state.range(2) == 1;
+  Rig rig(sandboxed, {{"supervisor", {{"sandbox_standby", standby}}}});
   if (!rig.error().empty()) {
     state.SkipWithError(("supervisor did not start: " + rig.error()).c_str());
     return;
@@ -234,11 +236,13 @@ void BM_RestartLatency(benchmark::State& state) {
   state.counters["crashes"] = static_cast<double>(samples.size());
 }
 BENCHMARK(BM_RestartLatency)
-    ->ArgNames({"sandboxed", "uptime_ms"})
-    ->Args({0, 0})
-    ->Args({1, 0})
-    ->Args({0, 50})
-    ->Args({1, 50})
+    ->ArgNames({"sandboxed", "uptime_ms", "standby"})
+    ->Args({0, 0, 1})
+    ->Args({1, 0, 1})
+    ->Args({0, 50, 1})
+    ->Args({1, 50, 1})
+    ->Args({1, 0, 0})
+    ->Args({1, 50, 0})
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

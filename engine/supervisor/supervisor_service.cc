@@ -157,6 +157,7 @@ struct SupervisorService::Impl {
   const std::chrono::steady_clock::time_point epoch = std::chrono::steady_clock::now();
   bool restore = true;
   size_t history_retention = 10000;
+  bool sandbox_standby = true;  // config supervisor.sandbox_standby
   std::once_flag started_once;
   uint64_t subscription = 0;
 
@@ -347,7 +348,7 @@ struct SupervisorService::Impl {
     rt->started_unix_ms = started->started_unix_ms;
     // After the first start, so that start does not wait for the standby's build.
     const auto& sandbox = rt->spec.process->sandbox;
-    if (!rt->standby && sandbox && sandbox->id.empty() &&
+    if (sandbox_standby && !rt->standby && sandbox && sandbox->id.empty() &&
         rt->spec.policy.restart != RestartType::kTemporary) {
       if (auto launcher = table->sandbox_launcher()) {
         rt->standby = launcher->KeepStandby(sandbox->spec);
@@ -761,6 +762,7 @@ SupervisorService::SupervisorService(Engine& engine) : impl_(std::make_unique<Im
     const Json& c = config["supervisor"];
     d.restore = c.value("restore", true);
     d.history_retention = c.value("history_retention", size_t{10000});
+    d.sandbox_standby = c.value("sandbox_standby", true);
   }
   auto migrated = engine.store().Migrate(
       "supervisor", 1,

@@ -672,6 +672,30 @@ TEST_F(SupervisorRuntimeTest, SandboxedRestartJoinsAFreshStandby) {
   }();
 }
 
+// supervisor.sandbox_standby false: no standby is kept, and every restart creates its sandbox.
+TEST_F(SupervisorRuntimeTest, SandboxStandbyCanBeTurnedOff) {
+  engine_.reset();
+  EngineOptions options;
+  options.config = {{"supervisor", {{"sandbox_standby", false}}}};
+  Open(std::move(options));
+  SandboxService& sandboxes = SandboxService::Get(*engine_);
+  ASSERT_TRUE(sup_->StartSupervisor(
+      {{"id", "s"},
+       {"max_restarts", 5},
+       {"children",
+        {{{"id", "boxed"},
+          {"process", {{"argv", {"/bin/sleep", "1000"}}, {"sandbox", Json::object()}}}}}}}));
+  const ChildInfo first = Children("s")["boxed"];
+  Kill(first);
+  ASSERT_NE(WaitRestarted("s", "boxed", first.pid), 0);
+  EXPECT_EQ(sandboxes.standbys_ready(), 0u);
+  engine_->events().Flush();
+  const auto created = engine_->events().Since(0, "arsenal.sandbox.created").events;
+  ASSERT_EQ(created.size(), 2u);
+  for (const auto& e : created) EXPECT_EQ(e.metadata.value("standby", true), false);
+  ASSERT_TRUE(sup_->StopSupervisor("s"));
+}
+
 // A restart into a standby whose program has gone fails with the command's own error
 // (sandbox.exec_failed, naming the program), as a fresh sandbox's would.
 TEST_F(SupervisorRuntimeTest, SandboxedRestartOfAVanishedProgramReportsExecFailed) {

@@ -26,6 +26,11 @@
 // are rebuilt from their parent's spec, as OTP does when a supervisor restarts; dynamic children
 // of simple_one_for_one supervisors are not restored.
 //
+// Sandboxed restarts: a restartable worker with an inline sandbox spec keeps a standby sandbox
+// of that spec ready for its next restart (SandboxLauncher::KeepStandby); config
+// supervisor.sandbox_standby (default true) set to false makes every restart create its sandbox,
+// for hosts where an idle sandbox per distinct spec costs too much.
+//
 // Threading: every public method may be called from any thread except the engine loop thread
 // (they post to the loop and wait; on the loop thread they return supervisor.would_block).
 // Ordering: commands on one supervisor are handled in the order they reach the loop; a command
