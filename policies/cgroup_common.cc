@@ -381,7 +381,20 @@ Result<std::unique_ptr<CgroupBackend>> MakeCgroupBackend() {
     options.parent = layout.own_v2;
     return MakeCgroupV2Backend(std::move(options));
   }
-  if (layout.preferred == CgroupVersion::kV1) return MakeCgroupV1Backend();
+  if (layout.preferred == CgroupVersion::kV1) {
+    // Everything MakeCgroupV1Backend would detect again (the detection is the larger part of a
+    // one-shot sandbox's cgroup cost).
+    CgroupV1Options options;
+    options.mounts = layout.v1_mounts;
+    options.parents = layout.own_v1;
+    if (layout.mode == CgroupMode::kHybrid) {
+      options.unified_mount = layout.v2_mount;
+      options.unified_parent = layout.own_v2;
+    } else {
+      options.use_unified = false;
+    }
+    return MakeCgroupV1Backend(std::move(options));
+  }
   return Fail(
       Error(ErrorCategory::kUnavailable, "cgroup.unavailable",
             "no usable cgroup hierarchy (mode " + std::string(CgroupModeName(layout.mode)) + ")")

@@ -156,6 +156,7 @@ class CgroupV1 final : public Cgroup {
   }
 
   Status Attach(pid_t pid) override {
+    known_empty_ = false;
     std::vector<std::string> dirs = Paths();
     for (const auto& dir : dirs) {
       auto s = WriteCgroupFile(JoinPath(dir, "cgroup.procs"), std::to_string(pid));
@@ -200,7 +201,10 @@ class CgroupV1 final : public Cgroup {
   Status KillAll(std::chrono::milliseconds timeout) override {
     // Already empty (the usual case once a sandbox's PID 1 has exited): an empty group cannot
     // gain members except by an explicit attach, so skip the freeze round trip.
-    if (auto now = Processes(); now && now->empty()) return {};
+    if (auto now = Processes(); now && now->empty()) {
+      known_empty_ = true;
+      return {};
+    }
     // Frozen tasks cannot fork or exit, so the pid list read while frozen is complete and no pid
     // in it can be reused before the signal is queued. SIGKILL takes effect at thaw.
     if (unified_created_) {
@@ -227,6 +231,7 @@ class CgroupV1 final : public Cgroup {
                       .WithHint("a process may be stuck in uninterruptible sleep (D state); "
                                 "retry later"));
     }
+    known_empty_ = true;
     return {};
   }
 
@@ -246,6 +251,7 @@ class CgroupV1 final : public Cgroup {
   Result<UniqueFd> OpenCloneIntoFd() const override {
     if (unified_killed_) return Fail(internal::KilledCloneIntoError(unified_dir_));
     if (unified_created_) {
+      known_empty_ = false;
       UniqueFd fd(::open(unified_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (!fd) return Fail(ErrnoError("cgroup.open_failed", "open", unified_dir_, errno));
       return fd;
@@ -256,6 +262,7 @@ class CgroupV1 final : public Cgroup {
   }
 
   Result<std::vector<UniqueFd>> OpenSelfAttachFds() const override {
+    known_empty_ = false;
     std::vector<UniqueFd> fds;
     for (const auto& h : hier_) {
       std::string path = JoinPath(h.Dir(), "tasks");
@@ -270,8 +277,8 @@ class CgroupV1 final : public Cgroup {
     if (destroyed_) return {};
     if (!created_.empty() || unified_created_) {
       // A populated group cannot be removed (and a process moved out would escape every
-      // limit): kill everything first.
-      ARSENAL_TRY(KillAll(std::chrono::seconds(5)));
+      // limit): kill everything first, unless a KillAll has just confirmed it empty.
+      if (!known_empty_) ARSENAL_TRY(KillAll(std::chrono::seconds(5)));
     }
     while (!created_.empty()) {
       const Hierarchy* h = created_.back();
@@ -355,6 +362,9 @@ class CgroupV1 final : public Cgroup {
   bool unified_created_ = false;
   bool unified_killed_ = false;  // cgroup.kill was written: no CLONE_INTO_CGROUP any more
   bool destroyed_ = false;
+  // A KillAll found no process, and nothing has been handed a way in since (Attach, the
+  // self-attach fds, the CLONE_INTO_CGROUP fd): an empty group gains members only that way.
+  mutable bool known_empty_ = false;
 };
 
 class CgroupV1Backend final : public CgroupBackend {

@@ -39,8 +39,8 @@ std::string KeyFor(uint64_t caps) {
   return "default-profile|text=" + Hex(Fnv1a(text)) + ":" + std::to_string(text.size()) +
          "|arch=" + std::to_string(seccomp_arch_native()) + "|go=" + std::string(NativeGoArch()) +
          "|kernel=" + std::to_string(k.major) + "." + std::to_string(k.minor) +
-         "|caps=" + std::to_string(caps) + "|libseccomp=" + std::to_string(v->major) + "." +
-         std::to_string(v->minor) + "." + std::to_string(v->micro);
+         "|caps=" + std::to_string(caps) + "|layout=tree|libseccomp=" + std::to_string(v->major) +
+         "." + std::to_string(v->minor) + "." + std::to_string(v->micro);
 }
 
 // A directory we may trust: a real directory (no symlink), owned by us, writable only by us.
@@ -49,10 +49,16 @@ bool Trusted(const struct stat& st, bool dir) {
   return st.st_uid == ::geteuid() && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
 }
 
-// Creates `path` (0700) if missing; true when it exists and is trusted.
+// Creates `path` (0700) and its parent (0755) if missing; true when `path` exists and is
+// trusted. Only the leaf must be trusted, since it is the one that holds the files. The usual
+// case, an existing directory, costs one lstat.
 bool EnsureDir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) < 0 && errno != EEXIST) return false;
   struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) return Trusted(st, true);
+  if (errno != ENOENT) return false;
+  const std::string parent = path.substr(0, path.rfind('/'));
+  if (!parent.empty() && ::mkdir(parent.c_str(), 0755) < 0 && errno != EEXIST) return false;
+  if (::mkdir(path.c_str(), 0700) < 0 && errno != EEXIST) return false;
   return ::lstat(path.c_str(), &st) == 0 && Trusted(st, true);
 }
 
@@ -149,10 +155,7 @@ Result<std::shared_ptr<const SeccompProgram>> CompileDefaultSeccomp(uint64_t kee
   std::string file;
   bool dir_ok = false;
   if (!dir.empty()) {
-    // The parent (".../arsenal") is created too; only the leaf must be trusted, since it is the
-    // one that holds the files.
-    std::string parent = dir.substr(0, dir.rfind('/'));
-    if (::mkdir(parent.c_str(), 0755) == 0 || errno == EEXIST) dir_ok = EnsureDir(dir);
+    dir_ok = EnsureDir(dir);
     file = dir + "/default-" + Hex(Fnv1a(key)) + ".bpf";
   }
   std::shared_ptr<const SeccompProgram> program = dir_ok ? Load(file, key) : nullptr;

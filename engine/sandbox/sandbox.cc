@@ -680,7 +680,10 @@ Result<std::unique_ptr<SandboxProcess>> Sandbox::Launch(const std::vector<std::s
     if (auto fd = d.cgroup->OpenCloneIntoFd()) clone_into = std::move(*fd);
     c.spec.cgroup2_dir_fd = clone_into.get();
     if (spec_.limits.memory_bytes) {
-      if (auto st = d.cgroup->ReadStats()) proc->oom_baseline = st->oom_kills;
+      // A sandbox that never ran a process has had no OOM kill: spare the reads.
+      if (previous != SandboxState::kCreated) {
+        if (auto st = d.cgroup->ReadStats()) proc->oom_baseline = st->oom_kills;
+      }
       if (auto fd = d.cgroup->OpenOomEventFd()) proc->oom_fd = std::move(*fd);
     }
   }

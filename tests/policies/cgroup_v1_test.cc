@@ -13,6 +13,7 @@
 #include <random>
 #include <sstream>
 
+#include "arsenal/base/cleanup.h"
 #include "arsenal/base/syscalls.h"
 #include "arsenal/policies/cgroup.h"
 
@@ -277,6 +278,70 @@ TEST_F(CgroupV1Test, DestructorKillsAndRemoves) {
   int status = child.Wait();
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
   for (const auto& p : paths) EXPECT_FALSE(DirExists(p)) << p;
+}
+
+// Destroy skips the pid reads when a KillAll has just found the group empty; a process that
+// joins after that must still be killed, or rmdir would fail (or, worse, succeed elsewhere).
+TEST_F(CgroupV1Test, DestroyKillsWhatJoinedAfterAnEmptyKillAll) {
+  auto cg = backend_->Create(UniqueName("arsenal-late"), {});
+  ASSERT_TRUE(cg.has_value()) << cg.error().ToString();
+  const std::vector<std::string> paths = (*cg)->Paths();
+  ASSERT_TRUE((*cg)->KillAll(std::chrono::seconds(5)).has_value());  // empty: nothing to kill
+  WaitingChild by_attach;
+  ASSERT_GT(by_attach.pid(), 0);
+  ASSERT_TRUE((*cg)->Attach(by_attach.pid()).has_value());
+  ASSERT_TRUE((*cg)->KillAll(std::chrono::seconds(5)).has_value());
+  int status = by_attach.Wait();
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+  // Now empty again; a child moves itself in through the self-attach fds.
+  auto fds = (*cg)->OpenSelfAttachFds();
+  ASSERT_TRUE(fds.has_value()) << fds.error().ToString();
+  int ready[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    for (const auto& fd : *fds) (void)!::write(fd.get(), "0", 1);
+    (void)!::write(ready[1], "y", 1);
+    ::pause();
+    ::_exit(0);
+  }
+  ASSERT_GT(pid, 0);
+  // Whatever fails below, the child (which holds the test's stdout) is not left paused.
+  Cleanup reap([pid] {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  });
+  ::close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::close(ready[0]);
+  ASSERT_TRUE((*cg)->Destroy().has_value());
+  reap.Cancel();
+  status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  for (const auto& p : paths) EXPECT_FALSE(DirExists(p)) << p;
+}
+
+// MakeCgroupBackend detects the layout once and hands it to the v1 backend: the groups it makes
+// are the ones a self-detecting v1 backend makes, cgroup2 companion included on a hybrid layout.
+TEST_F(CgroupV1Test, PreferredBackendMakesTheSameGroupsAsTheV1Backend) {
+  if (layout_.preferred != CgroupVersion::kV1) GTEST_SKIP() << "this layout prefers cgroup v2";
+  auto preferred = MakeCgroupBackend();
+  ASSERT_TRUE(preferred.has_value()) << preferred.error().ToString();
+  ASSERT_EQ((*preferred)->version(), CgroupVersion::kV1);
+  const std::string name = UniqueName("arsenal-pref");
+  auto a = (*preferred)->Create(name, {});
+  ASSERT_TRUE(a.has_value()) << a.error().ToString();
+  std::vector<std::string> via_preferred = (*a)->Paths();
+  ASSERT_TRUE((*a)->Destroy().has_value());
+  auto b = backend_->Create(name, {});
+  ASSERT_TRUE(b.has_value()) << b.error().ToString();
+  EXPECT_EQ(via_preferred, (*b)->Paths());
+  if (layout_.mode == CgroupMode::kHybrid) {
+    EXPECT_TRUE(via_preferred.back().starts_with(layout_.v2_mount + "/")) << via_preferred.back();
+  }
 }
 
 TEST_F(CgroupV1Test, RejectsBadNamesAndDuplicates) {
