@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -364,7 +365,8 @@ class CgroupV1 final : public Cgroup {
   bool destroyed_ = false;
   // A KillAll found no process, and nothing has been handed a way in since (Attach, the
   // self-attach fds, the CLONE_INTO_CGROUP fd): an empty group gains members only that way.
-  mutable bool known_empty_ = false;
+  // Atomic: a sandbox may hand out attach fds for a launch on one thread while another destroys it.
+  mutable std::atomic<bool> known_empty_{false};
 };
 
 class CgroupV1Backend final : public CgroupBackend {
