@@ -382,17 +382,10 @@ Result<std::unique_ptr<CgroupBackend>> MakeCgroupBackend() {
     return MakeCgroupV2Backend(std::move(options));
   }
   if (layout.preferred == CgroupVersion::kV1) {
-    // Everything MakeCgroupV1Backend would detect again (the detection is the larger part of a
-    // one-shot sandbox's cgroup cost).
+    // The layout read above, handed on: MakeCgroupV1Backend would otherwise read it again, and
+    // the read is the larger part of a one-shot sandbox's cgroup cost.
     CgroupV1Options options;
-    options.mounts = layout.v1_mounts;
-    options.parents = layout.own_v1;
-    if (layout.mode == CgroupMode::kHybrid) {
-      options.unified_mount = layout.v2_mount;
-      options.unified_parent = layout.own_v2;
-    } else {
-      options.use_unified = false;
-    }
+    internal::CompleteV1Options(options, layout);
     return MakeCgroupV1Backend(std::move(options));
   }
   return Fail(

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "arsenal/base/result.h"
+#include "arsenal/policies/cgroup.h"
 
 namespace arsenal::policies::internal {
 
@@ -32,5 +33,9 @@ void KillPids(const std::vector<pid_t>& pids);
 // cgroup.kill was ever written (the fork path compares the target's kill sequence with the
 // parent's). OpenCloneIntoFd refuses such a cgroup with this error so callers attach instead.
 Error KilledCloneIntoError(const std::string& dir);
+// Fills what `options` leaves to detection (empty mounts or parents; the cgroup2 companion when
+// use_unified and no unified_mount) from `layout`; a layout with no cgroup2 mount beside the v1
+// hierarchies turns use_unified off.
+void CompleteV1Options(CgroupV1Options& options, const CgroupLayout& layout);
 
 }  // namespace arsenal::policies::internal

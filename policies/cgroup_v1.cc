@@ -423,16 +423,24 @@ class CgroupV1Backend final : public CgroupBackend {
 
 }  // namespace
 
-Result<std::unique_ptr<CgroupBackend>> MakeCgroupV1Backend(CgroupV1Options options) {
-  bool detect_unified = options.use_unified && options.unified_mount.empty();
-  if (options.mounts.empty() || options.parents.empty() || detect_unified) {
-    ARSENAL_ASSIGN_OR_RETURN(auto layout, DetectCgroupLayout());
-    if (options.mounts.empty()) options.mounts = layout.v1_mounts;
-    if (options.parents.empty()) options.parents = layout.own_v1;
-    if (detect_unified && layout.mode == CgroupMode::kHybrid) {
+void internal::CompleteV1Options(CgroupV1Options& options, const CgroupLayout& layout) {
+  if (options.mounts.empty()) options.mounts = layout.v1_mounts;
+  if (options.parents.empty()) options.parents = layout.own_v1;
+  if (options.use_unified && options.unified_mount.empty()) {
+    if (layout.mode == CgroupMode::kHybrid) {
       options.unified_mount = layout.v2_mount;
       options.unified_parent = layout.own_v2;
+    } else {
+      options.use_unified = false;
     }
+  }
+}
+
+Result<std::unique_ptr<CgroupBackend>> MakeCgroupV1Backend(CgroupV1Options options) {
+  if (options.mounts.empty() || options.parents.empty() ||
+      (options.use_unified && options.unified_mount.empty())) {
+    ARSENAL_ASSIGN_OR_RETURN(auto layout, DetectCgroupLayout());
+    internal::CompleteV1Options(options, layout);
   }
   if (!options.mounts.contains("memory")) {
     return Fail(Error(ErrorCategory::kUnavailable, "cgroup.unavailable",

@@ -449,10 +449,10 @@ struct SandboxService::Impl : std::enable_shared_from_this<SandboxService::Impl>
   }
 
   std::shared_ptr<void> Lease(const Json& spec) {
-    // Only a sandbox with a pid namespace can be started ahead of its workload.
-    auto parsed = SandboxSpec::FromJson(spec.is_null() ? Json::object() : spec);
-    if (!parsed || !parsed->namespaces.pid) return nullptr;
     const Json canonical = spec.is_null() ? Json::object() : spec;
+    // Only a sandbox with a pid namespace can be started ahead of its workload.
+    auto parsed = SandboxSpec::FromJson(canonical);
+    if (!parsed || !parsed->namespaces.pid) return nullptr;
     std::string key = canonical.dump();
     {
       std::lock_guard lock(mu);
